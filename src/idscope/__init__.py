@@ -1,0 +1,27 @@
+"""idscope: intrinsic geometry of datasets and neural-network representations.
+
+``import idscope`` loads numpy, scipy and torch only; plotting, pandas, Ray and transformers
+are imported by the modules that need them.
+"""
+
+from ._errors import DuplicatePointsError, IdscopeError, InputError, MissingDependencyError
+from .estimators import (
+    GRIDE,
+    MLE,
+    PCAID,
+    IDResult,
+    TwoNN,
+    gride,
+    mle,
+    pca_id,
+    twonn,
+)
+from .neighbors import KNeighbors, kneighbors
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "IdscopeError", "InputError", "DuplicatePointsError", "MissingDependencyError",
+    "KNeighbors", "kneighbors",
+    "IDResult", "twonn", "TwoNN", "mle", "MLE", "gride", "GRIDE", "pca_id", "PCAID",
+]

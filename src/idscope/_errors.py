@@ -1,0 +1,19 @@
+"""The exception family of idscope (a leaf module: imports nothing from the package)."""
+
+from __future__ import annotations
+
+
+class IdscopeError(Exception):
+    """Base class of every error idscope raises on purpose."""
+
+
+class InputError(IdscopeError, ValueError):
+    """Bad user input: the message names the problem, the count and the caller."""
+
+
+class DuplicatePointsError(InputError):
+    """Raised under ``duplicates="error"`` when the data contain identical rows."""
+
+
+class MissingDependencyError(IdscopeError, ImportError):
+    """An optional dependency needed by the requested feature is not installed."""

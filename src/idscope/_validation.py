@@ -1,0 +1,149 @@
+"""The one input gate: every public function validates its data here.
+
+Messages say what is wrong, how many and who needs it (``caller``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._errors import InputError
+
+__all__ = ["check_array", "check_int", "check_labels", "is_memmap", "check_choice"]
+
+
+def is_memmap(X: Any) -> bool:
+    """True for a file-backed ``np.memmap`` whose rows can be streamed from disk."""
+    return isinstance(X, np.memmap) and getattr(X, "filename", None) is not None
+
+
+def _finite_count(X: Any, block_rows: int) -> int:
+    """Number of non-finite values, counted in row blocks so memmaps are never loaded whole."""
+    bad = 0
+    for start in range(0, X.shape[0], block_rows):
+        block = np.asarray(X[start : start + block_rows])
+        bad += int(block.size - np.count_nonzero(np.isfinite(block)))
+    return bad
+
+
+def check_array(
+    X: Any,
+    *,
+    caller: str,
+    min_samples: int = 2,
+    allow_torch: bool = True,
+    allow_memmap: bool = True,
+    check_finite: bool = True,
+) -> Any:
+    """Validate a 2-D numeric point cloud (rows are points).
+
+    Returns a numpy array (float32 or float64), the original ``np.memmap``, or a torch tensor
+    (when ``allow_torch``); never a silent copy of a memmap.
+    """
+    if X is None:
+        raise InputError(f"{caller}: expected a 2-D array of points, got None")
+    if allow_torch and type(X).__module__.startswith("torch"):
+        import torch
+
+        if isinstance(X, torch.Tensor):
+            if X.ndim != 2:
+                raise InputError(f"{caller}: expected a 2-D array (points x features), got "
+                                 f"{X.ndim}-D tensor of shape {tuple(X.shape)}")
+            if not (X.is_floating_point() or X.dtype in (torch.int32, torch.int64, torch.uint8)):
+                raise InputError(f"{caller}: tensor dtype {X.dtype} is not numeric")
+            if not X.is_floating_point():
+                X = X.double()
+            _check_shape(tuple(X.shape), caller, min_samples)
+            if check_finite:
+                bad = int((~torch.isfinite(X)).sum())
+                if bad:
+                    raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
+            return X
+    if is_memmap(X) and allow_memmap:
+        if X.ndim != 2:
+            raise InputError(f"{caller}: expected a 2-D memmap, got shape {X.shape}")
+        if X.dtype.kind != "f":
+            raise InputError(f"{caller}: memmap dtype {X.dtype} is not floating point")
+        if not X.flags.c_contiguous:
+            raise InputError(f"{caller}: memmap must be C-contiguous (row-major)")
+        _check_shape(X.shape, caller, min_samples)
+        if check_finite:
+            # One streamed pass in blocks of ~64 MiB.
+            bad = _finite_count(X, max(1, (64 << 20) // max(1, X.shape[1] * X.itemsize)))
+            if bad:
+                raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
+        return X
+    if hasattr(X, "to_numpy") and hasattr(X, "dtypes"):  # pandas DataFrame
+        nonnum = [str(c) for c, t in zip(X.columns, X.dtypes) if not np.issubdtype(t, np.number)]
+        if nonnum:
+            raise InputError(f"{caller}: non-numeric column(s) {nonnum[:5]}"
+                             f"{' ...' if len(nonnum) > 5 else ''}")
+        X = X.to_numpy()
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise InputError(f"{caller}: could not convert input to an array ({exc})") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise InputError(f"{caller}: input is not numeric (dtype {arr.dtype})")
+    if arr.dtype.kind == "b" or arr.dtype.kind in "iu":
+        arr = arr.astype(np.float64)
+    elif arr.dtype.kind == "c":
+        raise InputError(f"{caller}: complex input is not supported")
+    elif arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(np.float64)
+    if arr.ndim != 2:
+        raise InputError(f"{caller}: expected a 2-D array (points x features), got "
+                         f"{arr.ndim}-D array of shape {arr.shape}")
+    _check_shape(arr.shape, caller, min_samples)
+    if check_finite:
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
+    return arr
+
+
+def _check_shape(shape: tuple[int, ...], caller: str, min_samples: int) -> None:
+    n, d = shape
+    if n == 0 or d == 0:
+        raise InputError(f"{caller}: input is empty (shape {tuple(shape)})")
+    if n < min_samples:
+        raise InputError(f"{caller}: needs at least {min_samples} points, got {n}")
+
+
+def check_int(value: Any, name: str, *, caller: str, low: int, high: int | None = None) -> int:
+    """An integer in ``[low, high]`` (inclusive)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{caller}: {name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        rng = f"[{low}, {high}]" if high is not None else f">= {low}"
+        raise InputError(f"{caller}: {name}={value} is out of range {rng}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...], *, caller: str) -> str:
+    if value not in choices:
+        allowed = ", ".join(map(repr, choices))
+        raise InputError(f"{caller}: {name}={value!r} is not one of {allowed}")
+    return value
+
+
+def check_labels(y: Any, n: int, *, caller: str) -> np.ndarray:
+    """Labels: 1-D, length ``n``, no NaN."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
+    if y.ndim != 1:
+        raise InputError(f"{caller}: labels must be 1-D, got shape {y.shape}")
+    if y.shape[0] != n:
+        raise InputError(f"{caller}: {y.shape[0]} labels for {n} points (lengths must match)")
+    if y.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        if bad:
+            raise InputError(f"{caller}: labels contain {bad} NaN or inf value(s)")
+    if y.dtype == object:
+        if any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
+            raise InputError(f"{caller}: labels contain missing values")
+    return y

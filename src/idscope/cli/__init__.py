@@ -1,0 +1,1 @@
+"""The ``idscope`` command line: one module per command, text formatting only here."""

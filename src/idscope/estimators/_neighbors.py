@@ -1,0 +1,97 @@
+"""Neighbour distances for the estimators, with one duplicate policy for all of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._errors import DuplicatePointsError, InputError
+from .._validation import check_array, check_choice
+from ..neighbors import KNeighbors, duplicate_groups, first_occurrence_mask, kneighbors
+
+DUPLICATE_POLICIES = ("remove", "drop-ties", "error")
+
+
+@dataclass(frozen=True)
+class NeighborDistances:
+    """Distances (N, k) of the points that enter an estimate, and what was taken out."""
+
+    distances: np.ndarray
+    n_removed: int
+    n_input: int
+
+
+def neighbor_distances(
+    X: Any,
+    k: int,
+    *,
+    caller: str,
+    duplicates: str = "remove",
+    tie_columns: tuple[int, int] | None = None,
+    min_points: int = 3,
+    device: Any = None,
+) -> NeighborDistances:
+    """The first ``k`` neighbour distances under a duplicate policy.
+
+    ``X`` may be data or a precomputed :class:`~idscope.neighbors.KNeighbors`.
+
+    Policies: ``"remove"`` removes exact duplicate rows (keeping the first) and searches again;
+    ``"drop-ties"`` (Ansuini et al.) keeps all rows and drops points whose distances in
+    ``tie_columns`` (0-based columns, e.g. (0, 1) for r1 and r2) are zero or equal;
+    ``"error"`` raises :class:`DuplicatePointsError`.
+    """
+    check_choice(duplicates, "duplicates", DUPLICATE_POLICIES, caller=caller)
+    if isinstance(X, KNeighbors):
+        knn, data, n = X, None, X.n_points
+        if k > knn.k:
+            raise InputError(f"{caller}: needs {k} neighbours but the precomputed KNeighbors "
+                             f"has {knn.k}")
+        knn = knn.subset_k(k)
+    else:
+        data = check_array(X, caller=caller, min_samples=2)
+        n = int(data.shape[0])
+        if n - 1 < k:
+            raise InputError(f"{caller}: needs at least {k + 1} points for k={k}, got {n}")
+        knn = kneighbors(data, k, device=device, validate=False)
+    dist = knn.distances
+    if not (dist[:, 0] == 0).any():
+        _check_count(n, min_points, caller, 0)
+        return NeighborDistances(dist, 0, n)
+    groups = duplicate_groups(knn)
+    n_dup = int(sum(len(g) - 1 for g in groups))
+    if duplicates == "error":
+        raise DuplicatePointsError(f"{caller}: {n_dup} duplicate row(s) in {len(groups)} "
+                                   f"group(s); use duplicates='remove' or 'drop-ties'")
+    if duplicates == "drop-ties":
+        a, b = tie_columns if tie_columns is not None else (0, 0)
+        keep = (dist[:, a] > 0) & (dist[:, b] > dist[:, a] if b != a else True)
+        _check_count(int(keep.sum()), min_points, caller, n - int(keep.sum()))
+        return NeighborDistances(dist[keep], n - int(keep.sum()), n)
+    # "remove": search again among the distinct rows
+    if data is None:
+        raise InputError(f"{caller}: duplicates='remove' needs the data, not a precomputed "
+                         f"KNeighbors (which has {n_dup} duplicate rows)")
+    keep = first_occurrence_mask(n, groups)
+    n_keep = int(keep.sum())
+    if n_keep == 1:
+        raise InputError(f"{caller}: all {n} points are identical")
+    _check_count(n_keep, max(min_points, k + 1), caller, n_dup)
+    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), k, device=device, validate=False)
+    return NeighborDistances(knn.distances, n - n_keep, n)
+
+
+def take_rows(data: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of a numpy array, memmap or torch tensor."""
+    if isinstance(data, np.ndarray):
+        return data[index]
+    import torch
+
+    return data[torch.as_tensor(index, device=data.device)]
+
+
+def _check_count(n: int, need: int, caller: str, removed: int) -> None:
+    if n < need:
+        extra = f" after removing {removed} duplicate(s)" if removed else ""
+        raise InputError(f"{caller}: needs at least {need} distinct points, got {n}{extra}")
