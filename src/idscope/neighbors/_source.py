@@ -60,25 +60,54 @@ class PointSource:
         finally:
             mm._mmap.close()  # type: ignore[attr-defined]
 
-    def _to_tensor(self, block: Any, dtype: torch.dtype) -> torch.Tensor:
+    def _to_tensor(self, block: Any, dtype: torch.dtype, copy: bool) -> torch.Tensor:
+        """``block`` as a tensor; with ``copy`` it never aliases the caller's data."""
         if isinstance(block, torch.Tensor):
-            return block.to(device=self.device, dtype=dtype)
-        return torch.from_numpy(np.array(block, copy=True)).to(device=self.device, dtype=dtype)
+            t = block.to(device=self.device, dtype=dtype)
+            return t.clone() if copy and t.data_ptr() == block.data_ptr() else t
+        arr = np.asarray(block)
+        # a memmap block must outlive its (closed) mapping; user memory must not be modified
+        aliases = self.streamed or np.may_share_memory(arr, self.X)
+        src = torch.from_numpy(np.array(arr) if self.streamed else np.ascontiguousarray(arr))
+        t = src.to(device=self.device, dtype=dtype)
+        if copy and aliases and t.data_ptr() == src.data_ptr() and not self.streamed:
+            t = t.clone()
+        return t
 
-    def raw_rows(self, start: int, stop: int, dtype: torch.dtype) -> torch.Tensor:
+    def raw_rows(self, start: int, stop: int, dtype: torch.dtype, copy: bool = False
+                 ) -> torch.Tensor:
+        """Rows [start, stop) as ``dtype``; may share memory with the input unless ``copy``."""
         with self._array() as A:
-            return self._to_tensor(A[start:stop], dtype)
+            return self._to_tensor(A[start:stop], dtype, copy)
 
     def raw_take(self, index: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-        """Rows ``index`` (any order, repeats allowed)."""
+        """Rows ``index`` (any order, repeats allowed), always a new tensor."""
         if self.is_torch:
             return self.X[torch.as_tensor(index, device=self.X.device)].to(self.device, dtype)
         with self._array() as A:
-            return self._to_tensor(A[np.asarray(index)], dtype)
+            return self._to_tensor(A[np.asarray(index)], dtype, copy=False)
 
     def raw_cols(self, start: int, stop: int, dtype: torch.dtype) -> torch.Tensor:
+        """Columns [start, stop) of every row, always a new tensor."""
         with self._array() as A:
-            return self._to_tensor(A[:, start:stop], dtype)
+            return self._to_tensor(np.ascontiguousarray(A[:, start:stop]) if not self.is_torch
+                                   else A[:, start:stop].contiguous(), dtype, copy=True)
+
+    def centred_cols(self, start: int, stop: int) -> torch.Tensor:
+        """float32 columns [start, stop) minus their float64 column means (centring per
+        chunk of features is centring per feature)."""
+        if self.is_torch:
+            x = self.X[:, start:stop].to(self.device, torch.float32)
+            mean = self.X[:, start:stop].sum(0, dtype=torch.float64) / self.n
+            return x - mean.to(self.device, torch.float32)
+        with self._array() as A:
+            block = np.ascontiguousarray(A[:, start:stop])
+        # numpy reduces a C-ordered block over axis 0 row by row: fast and float64
+        mean = np.add.reduce(block, axis=0, dtype=np.float64) / self.n
+        x = torch.from_numpy(block).to(self.device, torch.float32)
+        shares = x.device.type == "cpu" and np.may_share_memory(block, self.X)
+        return (x - torch.from_numpy(mean).to(self.device, torch.float32)) if shares else (
+            x.sub_(torch.from_numpy(mean).to(self.device, torch.float32)))
 
     # -- centring ----------------------------------------------------------------------
     def mean(self, block_rows: int) -> torch.Tensor:
@@ -86,7 +115,13 @@ class PointSource:
         if self._mean is None:
             acc = torch.zeros(self.d, dtype=torch.float64, device=self.device)
             for a in range(0, self.n, block_rows):
-                acc += self.raw_rows(a, min(a + block_rows, self.n), torch.float64).sum(0)
+                if self.is_torch:
+                    block = self.X[a : a + block_rows]
+                    acc += block.sum(0, dtype=torch.float64).to(self.device)
+                else:
+                    with self._array() as A:
+                        acc += torch.from_numpy(np.add.reduce(
+                            A[a : a + block_rows], axis=0, dtype=np.float64)).to(self.device)
             self._mean = acc / self.n
         return self._mean
 

@@ -137,13 +137,31 @@ def kneighbors(
 
     gram_bytes = 8 * n * n
     long_rows = 2 * 64 * 4 * d > memory_budget // 2
-    if symmetric and gram_bytes <= memory_budget // 2 and (src.streamed or long_rows or d > 4 * n):
-        approx, cand, bound = _search_by_features(src, kk, memory_budget, progress)
-        exact = _verify_by_features(src, cand, memory_budget)
+    by_features = symmetric and gram_bytes <= memory_budget // 2 and (
+        src.streamed or long_rows or d > 4 * n)
+    if by_features:
+        approx, cand, nq, nr, d_eff = _search_by_features(src, kk, memory_budget, progress)
     else:
-        approx, cand, bound = _search_by_points(src, ref, symmetric, kk, memory_budget,
-                                                tile_size, progress)
-        exact = _verify_by_points(src, ref, cand, memory_budget)
+        approx, cand, nq, nr, d_eff = _search_by_points(src, ref, symmetric, kk, memory_budget,
+                                                        tile_size, progress)
+
+    # Only candidates that can still be among the k nearest, given the rounding-error bound,
+    # are recomputed exactly (usually k per point, not k + extra).
+    a = approx.double()
+    err = _bound(nq[:, None], nr[cand], d_eff)
+    upper_k = torch.kthvalue(a + err, k, dim=1).values  # >= the true k-th smallest
+    rows, slots = torch.nonzero((a - err) <= upper_k[:, None], as_tuple=True)
+    cols = cand[rows, slots]
+    inverse = None
+    if symmetric:  # d(i, j) = d(j, i): compute each unordered pair once
+        keys, inverse = torch.unique(torch.minimum(rows, cols) * n + torch.maximum(rows, cols),
+                                     return_inverse=True)
+        rows, cols = keys // n, keys % n
+    pair_d2 = _pairs_by_features if by_features else _pairs_by_points
+    d2 = pair_d2(src, ref, rows, cols, memory_budget)
+    exact = torch.full_like(a, math.inf)
+    exact[torch.nonzero((a - err) <= upper_k[:, None], as_tuple=True)] = (
+        d2 if inverse is None else d2[inverse])
 
     # Sort by (distance, index): order by index first, then a stable sort by distance.
     order = torch.argsort(cand, dim=1)
@@ -153,14 +171,15 @@ def kneighbors(
     cand = torch.gather(cand, 1, order)[:, :k]
     exact = torch.gather(exact, 1, order)[:, :k]
 
+    # Every left-out point had approximate d² >= the largest kept one.
     if kk < n_avail:
-        boundary = approx.max(dim=1).values.double()
-        failed = torch.nonzero(~(exact[:, k - 1] < boundary - bound)).flatten()
+        boundary = a.max(dim=1).values - _bound(nq, nr.max(), d_eff)
+        failed = torch.nonzero(~(exact[:, k - 1] < boundary)).flatten()
     else:
         failed = torch.zeros(0, dtype=torch.long, device=exact.device)
     if failed.numel():
-        rows = failed.cpu().numpy()
-        e_d2, e_idx = _exhaustive(src, ref, symmetric, rows, k, memory_budget)
+        rows_np = failed.cpu().numpy()
+        e_d2, e_idx = _exhaustive(src, ref, symmetric, rows_np, k, memory_budget)
         exact[failed] = e_d2.to(exact.device)
         cand[failed] = e_idx.to(cand.device)
 
@@ -196,11 +215,12 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 def _norms(src: PointSource, mean: torch.Tensor, block: int) -> torch.Tensor:
-    """Squared norms of the centred float32 rows, accumulated in float64."""
+    """Squared norms of the centred float32 rows (float32 sums: their rounding error is of
+    the order of the Gram product's and is covered by :func:`_bound`)."""
     out = torch.empty(src.n, dtype=torch.float64, device=src.device)
     for a, b in _blocks(src.n, block):
         c = src.centred_rows(a, b, mean)
-        out[a:b] = torch.linalg.vector_norm(c, dim=1, dtype=torch.float64).square()
+        out[a:b] = torch.linalg.vecdot(c, c).double()
     return out
 
 
@@ -237,28 +257,27 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
                 if symmetric and c != a:
                     _merge(best_d, best_i, slice(c, e), d2.T, a)
                 bar.update(1)
-    bound = _bound(nq, nr.max(), d)
-    return best_d, best_i, bound
+    return best_d, best_i, nq, nr, d
 
 
-def _bound(nq: torch.Tensor, nr_max: torch.Tensor, d_eff: int) -> torch.Tensor:
-    """Bound on |approximate − exact| squared distance for float32 products of length d_eff."""
-    gram = 2.0 * _LAMBDA * math.sqrt(d_eff) * _U32 * nq.sqrt() * nr_max.sqrt()
-    return gram + 16.0 * _U32 * (nq + nr_max)
+def _bound(nq: torch.Tensor, nr: torch.Tensor, d_eff: int) -> torch.Tensor:
+    """Bound on |approximate − exact| squared distance between centred points with squared
+    norms ``nq`` and ``nr``: each of the three float32 products |x|², |y|², x·y of length
+    ``d_eff`` errs by at most λ·√d_eff·u·|x||y| (Higham & Mary), so together by
+    λ·√d_eff·u·(|x| + |y|)², plus the rounding of their sum."""
+    gram = _LAMBDA * math.sqrt(d_eff) * _U32 * (nq.sqrt() + nr.sqrt()).square()
+    return gram + 16.0 * _U32 * (nq + nr)
 
 
-def _verify_by_points(src, ref, cand, budget) -> torch.Tensor:
-    """Exact squared distances of the candidates from float64 difference vectors."""
-    n, kk = cand.shape
-    d = src.d
-    rows = max(1, (budget // 2) // max(1, 8 * kk * d + 8 * d))
-    out = torch.empty((n, kk), dtype=torch.float64, device=cand.device)
-    cand_np = cand.cpu().numpy()
-    for a, b in _blocks(n, rows):
-        xq = src.raw_rows(a, b, torch.float64)
-        xc = ref.raw_take(cand_np[a:b].ravel(), torch.float64).view(b - a, kk, d)
-        xc.sub_(xq[:, None, :])
-        out[a:b] = xc.square_().sum(-1)
+def _pairs_by_points(src, ref, rows, cols, budget) -> torch.Tensor:
+    """Exact squared distances of pairs (rows[p], cols[p]) from float64 difference vectors."""
+    out = torch.empty(rows.numel(), dtype=torch.float64, device=rows.device)
+    step = max(1, (budget // 2) // max(1, 16 * src.d))
+    rows_np, cols_np = rows.cpu().numpy(), cols.cpu().numpy()
+    for a, b in _blocks(rows.numel(), step):
+        xc = ref.raw_take(cols_np[a:b], torch.float64)
+        xc.sub_(src.raw_take(rows_np[a:b], src.dtype))  # float64 arithmetic: exact
+        out[a:b] = torch.linalg.vecdot(xc, xc)
     return out
 
 
@@ -266,7 +285,7 @@ def _verify_by_points(src, ref, cand, budget) -> torch.Tensor:
 # search over chunks of features (long rows, small N; one sequential pass over a memmap)
 # ----------------------------------------------------------------------------------------
 def _col_chunk(n: int, d: int, budget: int) -> int:
-    return max(64, min(d, (budget // 2) // max(1, 16 * n)))
+    return max(64, min(d, (budget // 2) // max(1, 12 * n)))
 
 
 def _search_by_features(src, kk, budget, progress):
@@ -280,11 +299,8 @@ def _search_by_features(src, kk, budget, progress):
     chunks = _blocks(d, chunk)
     with _progress(len(chunks), progress, "neighbours") as bar:
         for c0, c1 in chunks:
-            x = src.raw_cols(c0, c1, torch.float64)
-            x -= x.mean(dim=0)  # centring per feature chunk is centring per feature
-            norms += x.square().sum(1)
-            x32 = x.float()
-            del x
+            x32 = src.centred_cols(c0, c1)
+            norms += torch.linalg.vecdot(x32, x32).double()
             for i, (a, b) in enumerate(rb):
                 for c, e in rb[i:]:
                     gram[a:b, c:e] += (x32[a:b] @ x32[c:e].T).double()
@@ -296,20 +312,19 @@ def _search_by_features(src, kk, budget, progress):
     d2.fill_diagonal_(math.inf)
     approx, cand = torch.topk(d2, kk, dim=1, largest=False)
     del d2, gram
-    bound = _bound(norms, norms.max(), min(chunk, d))
-    return approx.float(), cand, bound
+    return approx.float(), cand, norms, norms, min(chunk, d)
 
 
-def _verify_by_features(src, cand, budget) -> torch.Tensor:
-    n, kk = cand.shape
-    chunk = _col_chunk(n, src.d, budget)
-    out = torch.zeros((n, kk), dtype=torch.float64, device=cand.device)
+def _pairs_by_features(src, ref, rows, cols, budget) -> torch.Tensor:
+    """As :func:`_pairs_by_points`, accumulated over chunks of features (one pass)."""
+    chunk = _col_chunk(src.n, src.d, budget)
+    out = torch.zeros(rows.numel(), dtype=torch.float64, device=rows.device)
+    step = max(1, (budget // 4) // max(1, 24 * chunk))
     for c0, c1 in _blocks(src.d, chunk):
-        x = src.raw_cols(c0, c1, torch.float64)
-        for m in range(kk):
-            diff = x[cand[:, m]]
-            diff.sub_(x)
-            out[:, m] += diff.square_().sum(1)
+        x = src.raw_cols(c0, c1, src.dtype)
+        for a, b in _blocks(rows.numel(), step):
+            diff = x[cols[a:b]].double().sub_(x[rows[a:b]])  # float64 arithmetic: exact
+            out[a:b] += torch.linalg.vecdot(diff, diff)
     return out
 
 
@@ -324,7 +339,7 @@ def _exhaustive(src, ref, symmetric, rows: np.ndarray, k: int, budget: int):
     for qi, r in enumerate(rows):
         xq = src.raw_take(np.array([r]), torch.float64)
         for a, b in _blocks(ref.n, step):
-            x = ref.raw_rows(a, b, torch.float64)
+            x = ref.raw_rows(a, b, torch.float64, copy=True)
             x.sub_(xq)
             d2[qi, a:b] = x.square_().sum(1)
         if symmetric:
