@@ -1,0 +1,206 @@
+"""A static, offline HTML report: findings with their numbers, figures and tables.
+
+The page is rebuilt from a saved ``report.json`` (see :class:`Report`), so ``idscope report
+DIR`` needs no recomputation. Every text that comes from data or a config is escaped;
+figures and tables are files next to the page (no external assets).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._atomic import write_json, write_text
+
+__all__ = ["Finding", "Report", "render_html", "write_report", "load_report", "versions"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One claim of a paper and what the data here say about it.
+
+    ``shown`` is True when the effect appears, False when it does not (the page says so
+    plainly), None when it could not be tested.
+    """
+
+    key: str
+    title: str
+    claim: str
+    reading: str
+    value: float | None = None
+    value_label: str = ""
+    interval: tuple[float, float] | None = None
+    shown: bool | None = None
+    figures: tuple[str, ...] = ()
+    tables: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["figures"], d["tables"] = list(self.figures), list(self.tables)
+        d["interval"] = list(self.interval) if self.interval is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        d = dict(d)
+        d["figures"] = tuple(d.get("figures", ()))
+        d["tables"] = tuple(d.get("tables", ()))
+        if d.get("interval") is not None:
+            d["interval"] = tuple(d["interval"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    intro: str
+    findings: tuple[Finding, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    runtime_seconds: float | None = None
+    extra_tables: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "intro": self.intro,
+                "findings": [f.to_dict() for f in self.findings], "settings": self.settings,
+                "versions": self.versions, "runtime_seconds": self.runtime_seconds,
+                "extra_tables": list(self.extra_tables)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        return cls(d["title"], d.get("intro", ""),
+                   tuple(Finding.from_dict(f) for f in d.get("findings", ())),
+                   d.get("settings", {}), d.get("versions", {}), d.get("runtime_seconds"),
+                   tuple(d.get("extra_tables", ())))
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.7em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
+.claim{color:#555;font-style:italic}.num{font-size:1.1em;font-weight:600}
+.badge{display:inline-block;padding:.1em .5em;border-radius:.4em;font-size:.85em;margin-left:.5em}
+.yes{background:#d8f3dc;color:#1b4332}.no{background:#ffe5d9;color:#7f2704}
+.na{background:#eee;color:#444}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f4f4f4}
+img{max-width:100%;border:1px solid #eee}.small{color:#666;font-size:.85em}
+pre{background:#f7f7f7;padding:.7em;overflow-x:auto;font-size:.85em}
+"""
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _csv_table(path: Path, max_rows: int = 25) -> str:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return "<p class='small'>(empty table)</p>"
+    head, body = rows[0], rows[1:]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    for row in body[:max_rows]:
+        cells = []
+        for c in row:
+            try:
+                c = _fmt(float(c)) if c not in ("", "True", "False") else c
+            except ValueError:
+                pass
+            cells.append(f"<td>{html.escape(c)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    if len(body) > max_rows:
+        out.append(f"<p class='small'>{len(body) - max_rows} more rows in the CSV.</p>")
+    return "\n".join(out)
+
+
+def _badge(shown: bool | None) -> str:
+    if shown is True:
+        return "<span class='badge yes'>effect shown</span>"
+    if shown is False:
+        return "<span class='badge no'>effect NOT shown on this data</span>"
+    return "<span class='badge na'>not testable here</span>"
+
+
+def render_html(report: Report, root: str | Path) -> str:
+    """The page for ``report``; figure and table paths are relative to ``root``."""
+    root = Path(root)
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{e(report.title)}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{e(report.title)}</h1>", f"<p>{e(report.intro)}</p>"]
+    # summary table of all findings
+    parts.append("<table><tr><th>#</th><th>finding</th><th>measured</th><th>95% interval</th>"
+                 "<th>verdict</th></tr>")
+    for i, f in enumerate(report.findings, 1):
+        val = "" if f.value is None else f"{e(f.value_label)} = {_fmt(f.value)}"
+        ci = "" if f.interval is None else f"[{_fmt(f.interval[0])}, {_fmt(f.interval[1])}]"
+        parts.append(f"<tr><td>{i}</td><td style='text-align:left'><a href='#{e(f.key)}'>"
+                     f"{e(f.title)}</a></td><td>{val}</td><td>{ci}</td>"
+                     f"<td>{_badge(f.shown)}</td></tr>")
+    parts.append("</table>")
+    for i, f in enumerate(report.findings, 1):
+        parts.append(f"<h2 id='{e(f.key)}'>{i}. {e(f.title)}{_badge(f.shown)}</h2>")
+        parts.append(f"<p class='claim'>Paper: {e(f.claim)}</p>")
+        if f.value is not None:
+            ci = ("" if f.interval is None else
+                  f" (95% interval {_fmt(f.interval[0])} to {_fmt(f.interval[1])})")
+            parts.append(f"<p class='num'>{e(f.value_label)} = {_fmt(f.value)}{e(ci)}</p>")
+        parts.append(f"<p>{e(f.reading)}</p>")
+        for fig in f.figures:
+            parts.append(f"<p><img src='{e(fig)}' alt='{e(f.title)}'></p>")
+        for tab in f.tables:
+            parts.append(f"<p class='small'>Table: <a href='{e(tab)}'>{e(tab)}</a></p>")
+            if (root / tab).exists():
+                parts.append(_csv_table(root / tab))
+    if report.extra_tables:
+        parts.append("<h2>Tables</h2>")
+        for tab in report.extra_tables:
+            parts.append(f"<p class='small'><a href='{e(tab)}'>{e(tab)}</a></p>")
+            if (root / tab).exists():
+                parts.append(_csv_table(root / tab))
+    parts.append("<h2>Settings, seeds and versions</h2>")
+    parts.append(f"<pre>{e(json.dumps(report.settings, indent=2, default=str))}</pre>")
+    parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>"
+                                      for k, v in report.versions.items()) + "</table>")
+    if report.runtime_seconds is not None:
+        parts.append(f"<p class='small'>Runtime: {report.runtime_seconds:.1f} s.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(report: Report, out_dir: str | Path) -> Path:
+    """Save ``report.json`` and ``index.html`` (atomically) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    write_json(out_dir / "report.json", report.to_dict())
+    page = out_dir / "index.html"
+    write_text(page, render_html(report, out_dir))
+    return page
+
+
+def load_report(out_dir: str | Path) -> Report:
+    path = Path(out_dir) / "report.json"
+    return Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries a result depends on."""
+    import platform
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for mod in ("idscope", "numpy", "scipy", "torch", "sklearn", "pandas", "matplotlib"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except Exception:  # a version is informative, never required
+            out[mod] = "unavailable"
+    return out
