@@ -56,6 +56,16 @@ def neighbor_distances(
             raise InputError(f"{caller}: needs at least {k + 1} points for k={k}, got {n}")
         knn = kneighbors(data, k, device=device, validate=False)
     dist = knn.distances
+    if duplicates == "drop-ties":
+        # applied even without duplicates: r1 = r2 ties also occur on grids and integer data
+        a, b = tie_columns if tie_columns is not None else (0, 0)
+        keep = (dist[:, a] > 0) & (dist[:, b] > dist[:, a] if b != a else True)
+        n_keep = int(keep.sum())
+        if n_keep < min_points:
+            raise InputError(f"{caller}: needs at least {min_points} points, got {n_keep} "
+                             f"after dropping {n - n_keep} point(s) with zero or tied "
+                             f"neighbour distances (duplicates='drop-ties')")
+        return NeighborDistances(dist[keep], n - n_keep, n)
     if not (dist[:, 0] == 0).any():
         _check_count(n, min_points, caller, 0)
         return NeighborDistances(dist, 0, n)
@@ -64,11 +74,6 @@ def neighbor_distances(
     if duplicates == "error":
         raise DuplicatePointsError(f"{caller}: {n_dup} duplicate row(s) in {len(groups)} "
                                    f"group(s); use duplicates='remove' or 'drop-ties'")
-    if duplicates == "drop-ties":
-        a, b = tie_columns if tie_columns is not None else (0, 0)
-        keep = (dist[:, a] > 0) & (dist[:, b] > dist[:, a] if b != a else True)
-        _check_count(int(keep.sum()), min_points, caller, n - int(keep.sum()))
-        return NeighborDistances(dist[keep], n - int(keep.sum()), n)
     # "remove": search again among the distinct rows
     if data is None:
         raise InputError(f"{caller}: duplicates='remove' needs the data, not a precomputed "

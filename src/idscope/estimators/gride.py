@@ -11,11 +11,12 @@ from .._errors import InputError
 from .._validation import check_int
 from ._base import BaseEstimator
 from ._neighbors import neighbor_distances
-from ._result import IDResult, normal_ci
+from ._result import IDResult
 
-__all__ = ["gride", "GRIDE", "gride_from_ratios"]
+__all__ = ["gride", "GRIDE", "gride_from_ratios", "gride_from_distances"]
 
 _D_MIN, _D_MAX = 1e-3, 1e3
+_Z95 = 1.959963984540054
 
 
 def _score(d: float, logmu: np.ndarray, n1: int, n2: int) -> float:
@@ -33,7 +34,9 @@ def gride_from_ratios(mu: np.ndarray, n1: int, n2: int) -> tuple[float, float, f
     μ^(−d) ~ Beta(n1, n2 − n1). Log-likelihood (DADApy's form)
     (N−1)·log d + (n2−n1−1)·Σ log(μ^d − 1) − N·log B(n2−n1, n1) − Σ((n2−1)·d + 1)·log μ,
     maximised by bisection on its derivative over d ∈ [0.001, 1000]; standard error 1/√J,
-    J = N/d² + (n2−n1−1)·Σ (log μ)² μ^(−d)/(1 − μ^(−d))²; normal 95 % interval.
+    J = N/d² + (n2−n1−1)·Σ (log μ)² μ^(−d)/(1 − μ^(−d))². The 95 % interval is the Wald
+    interval on log d, d̂·exp(±1.96·se/d̂): always positive, and closer to nominal coverage
+    than d̂ ± 1.96·se at small N (the likelihood is skewed in d).
     (n1, n2) = (1, 2) is TwoNN's maximum likelihood.
     """
     logmu = np.log(np.asarray(mu, dtype=np.float64))
@@ -57,8 +60,8 @@ def gride_from_ratios(mu: np.ndarray, n1: int, n2: int) -> tuple[float, float, f
     q = np.exp(-d * logmu)
     fisher = n / d**2 + (a * (logmu**2 * q / (1 - q) ** 2).sum() if a else 0.0)
     se = 1.0 / np.sqrt(fisher)
-    ci = normal_ci(d, se)
-    return float(d), float(se), float(ci[0]), float(ci[1])
+    half = _Z95 * se / d
+    return float(d), float(se), float(d * np.exp(-half)), float(d * np.exp(half))
 
 
 def gride_loglik(d: float, mu: np.ndarray, n1: int, n2: int) -> float:
@@ -82,17 +85,26 @@ def gride(
     nd = neighbor_distances(X, n2, caller=caller, duplicates=duplicates,
                             tie_columns=(n1 - 1, n2 - 1), min_points=max(3, n2 + 1),
                             device=device)
-    r = nd.distances
+    return gride_from_distances(nd.distances, n1, n2, n_removed=nd.n_removed,
+                                duplicates=duplicates)
+
+
+def gride_from_distances(
+    r: np.ndarray, n1: int, n2: int, *, n_removed: int = 0, duplicates: str = "remove"
+) -> IDResult:
+    """GRIDE's :class:`IDResult` from neighbour distances ``r`` (N, >= n2), self excluded.
+
+    Points with μ = 1 (r_n1 = r_n2, common on integer-valued data) have zero likelihood
+    under the model; they are dropped and counted with the duplicates.
+    """
     mu = r[:, n2 - 1] / r[:, n1 - 1]
-    # μ = 1 (r_n1 = r_n2, common on integer-valued data) has zero likelihood under the
-    # model; such points are dropped and counted.
-    ties = mu <= 1.0
+    ties = ~(mu > 1.0)
     if ties.all():
-        raise InputError(f"{caller}: every point has r_n1 = r_n2")
+        raise InputError(f"gride: every point has r_{n1} = r_{n2}")
     d, se, lo, hi = gride_from_ratios(mu[~ties], n1, n2)
-    return IDResult("gride", d, se, lo, hi, int((~ties).sum()), nd.n_removed + int(ties.sum()),
-                    {"n1": n1, "n2": n2, "duplicates": duplicates, "interval": "fisher-normal",
-                     "ties_dropped": int(ties.sum()),
+    return IDResult("gride", d, se, lo, hi, int((~ties).sum()), n_removed + int(ties.sum()),
+                    {"n1": n1, "n2": n2, "duplicates": duplicates,
+                     "interval": "fisher-log-normal", "ties_dropped": int(ties.sum()),
                      "scale": float(0.5 * (r[:, n1 - 1].mean() + r[:, n2 - 1].mean()))})
 
 

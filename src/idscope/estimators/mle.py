@@ -19,6 +19,12 @@ NORMALIZATIONS = ("k-1", "k-2")
 AGGREGATES = ("inverse", "mean")
 
 
+def _log_sums(distances: np.ndarray, k: int) -> np.ndarray:
+    """S_i = Σ_{j=1}^{k−1} log(r_k(i)/r_j(i)) for every point."""
+    logr = np.log(np.asarray(distances, dtype=np.float64)[:, :k])
+    return (k - 1) * logr[:, k - 1] - logr[:, : k - 1].sum(axis=1)
+
+
 def mle_from_distances(
     distances: np.ndarray, k: int, *, normalization: str = "k-1", aggregate: str = "inverse"
 ) -> tuple[float, float, float, float]:
@@ -28,17 +34,22 @@ def mle_from_distances(
     rate d).
 
     - ``aggregate="inverse"`` (MacKay & Ghahramani 2005; scikit-dimension's default):
-      d̂ = N·c/Σ S_i with c = k−1 (``"k-1"``) or k−2 (``"k-2"``). With ``("k-2",
-      "inverse")`` this is the convention of Pope et al. (ICLR 2021), used for Konz &
-      Mazurowski's d_data. The interval is exact from Σ S_i ~ Gamma(N(k−1), d) (points
-      treated as independent).
-    - ``aggregate="mean"`` (Levina & Bickel): d̂ = mean_i c/S_i, normal interval from the
-      spread of the per-point estimates.
+      d̂ = N·c/Σ S_i with c = k−1 (``"k-1"``, unbiased up to a factor (N(k−1)−1)/(N(k−1)))
+      or c = k−2 (``"k-2"``). With ``("k-2", "inverse")`` this is the convention of Pope et
+      al. (ICLR 2021), used for Konz & Mazurowski's d_data; it reads (k−2)/(k−1) times
+      lower. The interval is exact from Σ S_i ~ Gamma(N(k−1), rate d) (points treated as
+      independent).
+    - ``aggregate="mean"`` (Levina & Bickel 2004): d̂ = mean_i c/S_i. Since
+      E[1/S_i] = d/(k−2), the ``"k-1"`` estimate is biased high by (k−1)/(k−2); ``"k-2"`` is
+      unbiased. The interval is a normal interval from the spread of the unbiased per-point
+      values (k−2)/S_i; it needs k >= 3.
+
+    Either way the 95 % interval is an interval for d under the model, so under a biased
+    convention it is not centred on the estimate. The standard error is that of the
+    estimate itself.
     """
-    r = np.asarray(distances, dtype=np.float64)[:, :k]
-    n = r.shape[0]
-    logr = np.log(r)
-    s = (k - 1) * logr[:, k - 1] - logr[:, : k - 1].sum(axis=1)
+    s = _log_sums(distances, k)
+    n = s.size
     c = k - 1 if normalization == "k-1" else k - 2
     if aggregate == "inverse":
         total = s.sum()
@@ -47,14 +58,59 @@ def mle_from_distances(
         d = n * c / total
         lo, hi = stats.gamma.ppf([0.025, 0.975], n * (k - 1)) / total
         return float(d), float(d / np.sqrt(max(n * (k - 1) - 2, 1))), float(lo), float(hi)
+    if k < 3:
+        raise InputError(f"mle: aggregate='mean' needs k >= 3 (E[1/S] is infinite at k={k})")
     if (s <= 0).any():
         raise InputError(f"mle: {int((s <= 0).sum())} point(s) have all k neighbours "
                          f"equidistant; use aggregate='inverse'")
     per_point = c / s
     d = per_point.mean()
     se = per_point.std(ddof=1) / np.sqrt(n)
-    lo, hi = normal_ci(d, se)
+    # the interval for d, from the unbiased per-point values (k−2)/S_i
+    lo, hi = (v * (k - 2) / c for v in normal_ci(d, se))
     return float(d), float(se), float(lo), float(hi)
+
+
+def _mle_k_range(
+    distances: np.ndarray, k1: int, k2: int, *, normalization: str, aggregate: str
+) -> tuple[float, float, float, float]:
+    """The Levina–Bickel average of the estimates for k = k1..k2, with its interval.
+
+    The estimates for different k share their neighbours and are strongly correlated, so the
+    interval comes from the delta method with the empirical covariance of the per-point S_i
+    over k (``"inverse"``) or from the spread of the per-point averages over k of the unbiased
+    values (k−2)/S_i (``"mean"``); the ``"inverse"`` interval is on the log scale.
+    """
+    if k1 == k2:
+        return mle_from_distances(distances, k1, normalization=normalization,
+                                  aggregate=aggregate)
+    ks = np.arange(k1, k2 + 1)
+    c = ks - 1 if normalization == "k-1" else ks - 2
+    S = np.stack([_log_sums(distances, int(k)) for k in ks], axis=1)  # (N, K)
+    n = S.shape[0]
+    if aggregate == "inverse":
+        total = S.sum(axis=0)
+        if not (total > 0).all():
+            raise InputError("mle: all k neighbours are equidistant from every point")
+        d = float(np.mean(n * c / total))
+        # v = mean_k N(k−1)/T_k estimates d; Var(T) ≈ N·Cov_i(S_i)
+        v = float(np.mean(n * (ks - 1) / total))
+        grad = -n * (ks - 1) / total**2 / ks.size
+        var_v = float(grad @ (n * np.atleast_2d(np.cov(S, rowvar=False))) @ grad)
+        z = 1.959963984540054
+        half = z * np.sqrt(max(var_v, 0.0)) / v
+        se = np.sqrt(max(var_v, 0.0)) * d / v
+        return d, float(se), float(v * np.exp(-half)), float(v * np.exp(half))
+    if ks[0] < 3:
+        raise InputError("mle: aggregate='mean' needs k >= 3 (E[1/S] is infinite at k=2)")
+    if (S <= 0).any():
+        raise InputError(f"mle: {int((S <= 0).any(axis=1).sum())} point(s) have all k "
+                         f"neighbours equidistant; use aggregate='inverse'")
+    d = float((c / S).mean())
+    se = float((c / S).mean(axis=1).std(ddof=1) / np.sqrt(n))
+    u = ((ks - 2) / S).mean(axis=1)
+    lo, hi = normal_ci(float(u.mean()), float(u.std(ddof=1) / np.sqrt(n)))
+    return d, se, float(lo), float(hi)
 
 
 def mle(
@@ -73,7 +129,8 @@ def mle(
     X : array (N, D) or KNeighbors
     k : int or (k1, k2)
         Neighbours used; a range averages the estimates for k = k1..k2 (Levina & Bickel),
-        with the mean of their standard errors and interval ends.
+        with a delta-method (``"inverse"``) or per-point (``"mean"``) interval that accounts
+        for the strong correlation between the estimates.
     normalization : {"k-1", "k-2"}
     aggregate : {"inverse", "mean"}
         See :func:`mle_from_distances`; Pope's convention is ``("k-2", "inverse")``.
@@ -81,24 +138,37 @@ def mle(
     caller = "mle"
     check_choice(normalization, "normalization", NORMALIZATIONS, caller=caller)
     check_choice(aggregate, "aggregate", AGGREGATES, caller=caller)
+    # k = 2 leaves nothing to normalise by k − 2, and E[1/S] is infinite for "mean"
+    k_low = 3 if normalization == "k-2" or aggregate == "mean" else 2
     if isinstance(k, (tuple, list)):
         if len(k) != 2:
             raise InputError(f"{caller}: k range must be (k1, k2), got {k!r}")
-        k1 = check_int(k[0], "k1", caller=caller, low=3 if normalization == "k-2" else 2)
+        k1 = check_int(k[0], "k1", caller=caller, low=k_low)
         k2 = check_int(k[1], "k2", caller=caller, low=k1)
     else:
-        k1 = k2 = check_int(k, "k", caller=caller, low=3 if normalization == "k-2" else 2)
+        k1 = k2 = check_int(k, "k", caller=caller, low=k_low)
     nd = neighbor_distances(X, k2, caller=caller, duplicates=duplicates, tie_columns=(0, 0),
                             min_points=max(3, k2 + 1), device=device)
-    ests = np.array([mle_from_distances(nd.distances, kk, normalization=normalization,
-                                        aggregate=aggregate) for kk in range(k1, k2 + 1)])
-    d, se, lo, hi = ests.mean(axis=0)
-    return IDResult("mle", float(d), float(se), float(lo), float(hi), nd.distances.shape[0],
-                    nd.n_removed, {"k": k2 if k1 == k2 else (k1, k2),
-                                   "normalization": normalization, "aggregate": aggregate,
-                                   "duplicates": duplicates,
-                                   "interval": "gamma-exact" if aggregate == "inverse"
-                                   else "normal"})
+    return _mle_result(nd.distances, k1, k2, normalization=normalization, aggregate=aggregate,
+                       n_removed=nd.n_removed, duplicates=duplicates)
+
+
+def _mle_result(distances: np.ndarray, k1: int, k2: int, *, normalization: str, aggregate: str,
+                n_removed: int, duplicates: str) -> IDResult:
+    d, se, lo, hi = _mle_k_range(distances, k1, k2, normalization=normalization,
+                                 aggregate=aggregate)
+    return IDResult("mle", float(d), float(se), float(lo), float(hi), distances.shape[0],
+                    n_removed, {"k": k2 if k1 == k2 else (k1, k2),
+                                "normalization": normalization, "aggregate": aggregate,
+                                "duplicates": duplicates,
+                                "interval": _interval_name(k1, k2, aggregate),
+                                "scale": float(distances[:, k2 - 1].mean())})
+
+
+def _interval_name(k1: int, k2: int, aggregate: str) -> str:
+    if aggregate == "mean":
+        return "normal"
+    return "gamma-exact" if k1 == k2 else "delta-method-log"
 
 
 class MLE(BaseEstimator):

@@ -35,6 +35,9 @@ def twonn_from_ratios(
     mu = np.asarray(mu, dtype=np.float64)
     n = mu.size
     logmu = np.log(mu)
+    if not (logmu > 0).any():
+        raise InputError(f"twonn: all {n} points have r1 = r2 (mu = 1, e.g. data on a "
+                         f"regular grid); the TwoNN model does not apply")
     if method == "mle":
         s = logmu.sum()
         d = (n - 1) / s
