@@ -5,6 +5,7 @@ are imported by the modules that need them.
 """
 
 from ._errors import DuplicatePointsError, IdscopeError, InputError, MissingDependencyError
+from .dataset import DataDimension, SharpnessResult, data_dimension, label_sharpness
 from .estimators import (
     GRIDE,
     MLE,
@@ -24,4 +25,5 @@ __all__ = [
     "IdscopeError", "InputError", "DuplicatePointsError", "MissingDependencyError",
     "KNeighbors", "kneighbors",
     "IDResult", "twonn", "TwoNN", "mle", "MLE", "gride", "GRIDE", "pca_id", "PCAID",
+    "label_sharpness", "SharpnessResult", "data_dimension", "DataDimension",
 ]
