@@ -1,0 +1,318 @@
+"""Controlled synthetic data: known intrinsic dimension and known label sharpness.
+
+The offline stand-in for the GAN images of Pope et al. (ICLR 2021): data rendered from ``d``
+latent parameters, two classes separated by a margin in latent space, so the scaling law of
+Konz & Mazurowski (ICLR 2024) can be tested where ``d_data`` and ``K_F`` are known.
+
+Construction (both generators)
+------------------------------
+Latents z are uniform in the unit cube [0, 1]^d. Each latent is the *phase* of one
+orthogonal pattern: coordinate j contributes ``a·(cos(π z_j)·P_j + sin(π z_j)·Q_j)`` where
+the 2d patterns P_j, Q_j are mutually orthogonal with equal norms ``‖P_j‖ = ‖Q_j‖ = ρ``.
+The map z ↦ x is then smooth, injective and an isometry of the intrinsic metric up to the
+constant factor π·a·ρ: the data lie *uniformly* on an intrinsically flat d-dimensional cube
+(extrinsically curved, a piece of a Clifford torus), so their intrinsic dimension is exactly
+d and locally constant density holds everywhere away from the cube's faces.
+
+For images the patterns are plane-wave gratings: ``P_j, Q_j = sin, cos(2π k_j·u / size)``
+for d distinct, randomly chosen low spatial frequencies ``k_j`` of the pixel grid (distinct
+non-conjugate Fourier modes are exactly orthogonal on the discrete grid), each mixed over
+channels by a random unit colour vector; so latent j translates grating j. With
+``a = 1/(2d)`` every pixel lies in [0, 1] by construction, without clipping.
+
+Labels: ``y = 1[w·(z − ½) > 0]`` for a random unit direction w; points with
+``|w·(z − ½)| < margin`` are rejected (the margin band), and sampling continues until both
+classes have their share (⌊n/2⌋ and ⌈n/2⌉). Two differently labelled points are therefore
+at least 2·margin apart in latent space, i.e. at least ``2·margin·π·a·ρ`` apart along the
+manifold (their chord distance can be slightly shorter). The *exact* label sharpness of the
+generated sample, K̂_F = 1 / min‖x_j − x_k‖₂ over pairs with y_j ≠ y_k (Konz & Mazurowski
+2024, eq. for binary labels), is computed by brute force over all such pairs in float64 on
+the stored values and recorded in ``meta``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._errors import InputError
+from .._validation import check_choice, check_int
+from ._dataset import Dataset
+
+__all__ = ["manifold_images", "manifold_points", "min_class_distance"]
+
+# Rejection sampling gives up when fewer than this fraction of draws fall outside the band.
+_MIN_ACCEPTANCE = 1e-3
+
+
+def min_class_distance(X: np.ndarray, y: np.ndarray, *, block_rows: int = 1024) -> float:
+    """Smallest Euclidean distance between two points with different labels (float64).
+
+    Brute force over all pairs with ``y_j != y_k``, in row blocks; each distance is computed
+    from the difference vector (not the Gram expansion, which cancels in float32 and loses
+    digits even in float64 when points are close and far from the origin).
+    """
+    from scipy.spatial.distance import cdist
+
+    X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+    y = np.asarray(y)
+    best = np.inf
+    classes = np.unique(y)
+    for i, c in enumerate(classes[:-1]):
+        A = X[y == c]
+        B = X[np.isin(y, classes[i + 1:])]
+        for start in range(0, len(A), block_rows):
+            best = min(best, float(cdist(A[start:start + block_rows], B).min()))
+    return best
+
+
+def _check_common(n: Any, intrinsic_dim: Any, margin: Any, caller: str) -> tuple[int, int,
+                                                                                float]:
+    n = check_int(n, "n", caller=caller, low=4)
+    d = check_int(intrinsic_dim, "intrinsic_dim", caller=caller, low=1)
+    try:
+        margin = float(margin)
+    except (TypeError, ValueError):
+        raise InputError(f"{caller}: margin must be a number, got {margin!r}") from None
+    # The score w·(z − ½) of a unit w never exceeds √d/2 in magnitude.
+    if not 0.0 <= margin < 0.5 * np.sqrt(d):
+        raise InputError(f"{caller}: margin={margin} must be in [0, {0.5 * np.sqrt(d):.3g}) "
+                         f"(latent units; the cube [0, 1]^{d} has half-diagonal √d/2)")
+    return n, d, margin
+
+
+def _sample_latents(n: int, d: int, margin: float, rng: np.random.Generator,
+                    caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Balanced latents outside the margin band: ``(z, y, w)``, z in generation order."""
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    need = (n // 2, n - n // 2)  # class 0, class 1
+    got: list[list[np.ndarray]] = [[], []]
+    counts = [0, 0]
+    drawn = accepted = 0
+    while counts[0] < need[0] or counts[1] < need[1]:
+        batch = max(2 * n, 1024)
+        z = rng.random((batch, d))
+        s = (z - 0.5) @ w
+        keep = np.abs(s) >= margin
+        drawn += batch
+        accepted += int(keep.sum())
+        if drawn >= 20 * batch and accepted < _MIN_ACCEPTANCE * drawn:
+            raise InputError(f"{caller}: margin={margin} rejects {1 - accepted / drawn:.2%} "
+                             f"of latents in d={d}; choose a smaller margin")
+        for c, mask in ((0, keep & (s < 0)), (1, keep & (s > 0))):
+            take = z[mask][: need[c] - counts[c]]
+            idx = np.flatnonzero(mask)[: len(take)] + drawn - batch
+            got[c].append(np.column_stack([idx, take]))
+            counts[c] += len(take)
+    rows = np.concatenate(got[0] + got[1])
+    y = np.concatenate([np.zeros(need[0], dtype=np.int64), np.ones(need[1], dtype=np.int64)])
+    order = np.argsort(rows[:, 0], kind="stable")  # the order in which they were drawn
+    return rows[order, 1:], y[order], w
+
+
+def _grating_modes(shape: tuple[int, int], d: int, rng: np.random.Generator,
+                   caller: str) -> np.ndarray:
+    """d distinct non-conjugate, non-zero Fourier modes (k_row, k_col), low frequencies first.
+
+    Self-conjugate modes (k ≡ −k) are excluded: their sine vanishes on the grid.
+    """
+    h, w = shape
+    kept: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for a in range(h):
+        for b in range(w):
+            conj = ((-a) % h, (-b) % w)
+            if (a, b) == (0, 0) or conj == (a, b) or conj in seen:
+                continue
+            seen.add((a, b))
+            kept.append((a, b))
+    if d > len(kept):
+        raise InputError(f"{caller}: intrinsic_dim={d} needs {d} orthogonal gratings but a "
+                         f"{h}x{w} image has only {len(kept)}; use a larger image_size")
+    modes = np.array(kept)
+    signed = np.where(modes > np.array([h // 2, w // 2]), modes - np.array([h, w]), modes)
+    freq = np.sqrt(((signed / np.array([h, w])) ** 2).sum(axis=1))
+    # A random draw among the lowest frequencies keeps the images smooth but varied.
+    order = np.argsort(freq + 1e-9 * rng.random(len(freq)), kind="stable")
+    pool = order[: min(len(order), max(3 * d, 12))]
+    return modes[np.sort(rng.choice(pool, size=d, replace=False))]
+
+
+def manifold_images(
+    n: int,
+    *,
+    intrinsic_dim: int,
+    image_size: int | tuple[int, int] = 16,
+    channels: int = 1,
+    margin: float = 0.1,
+    seed: int = 0,
+    layout: str = "NHWC",
+    dtype: Any = np.float32,
+) -> Dataset:
+    """Images of known intrinsic dimension and label sharpness, rendered from d latents.
+
+    Each image is ``½ + a·Σ_j c_j ⊗ sin(2π k_j·u/size + π z_j)`` with ``a = 1/(2d)``: the sum
+    of d plane-wave gratings (distinct low spatial frequencies ``k_j``, random unit colour
+    vectors ``c_j``), grating j shifted by the phase π·z_j of latent z_j ∈ [0, 1]. The map
+    is a smooth injective isometry (up to a constant) of the latent cube, so the intrinsic
+    dimension is exactly ``intrinsic_dim``; intensities lie in [0, 1]. Two balanced classes
+    ``y = 1[w·(z − ½) > 0]``; latents within ``margin`` of the hyperplane are rejected. See
+    the module docstring for the geometry.
+
+    Parameters
+    ----------
+    n : int
+        Number of images (classes ⌊n/2⌋ and ⌈n/2⌉).
+    intrinsic_dim : int
+        d, the number of latent parameters (at most the number of distinct gratings of the
+        grid, 126 for 16x16).
+    image_size : int or (height, width)
+    channels : int
+    margin : float
+        Half-width of the rejected band around the class boundary, in latent units (the
+        latent cube has side 1).
+    seed : int
+        Seed of numpy's ``default_rng``; the same seed gives the same dataset.
+    layout : {"NHWC", "NCHW"}
+        ``"NHWC"`` follows :class:`~idscope.data.Dataset`'s convention (N, H, W) for one
+        channel and (N, H, W, C) otherwise; ``"NCHW"`` gives (N, C, H, W), the layout of a
+        torch model's input.
+    dtype : numpy dtype
+        Storage type (float32 by default); ``meta["label_sharpness"]`` is exact for the
+        stored values.
+
+    Returns
+    -------
+    Dataset
+        ``X`` images, ``y`` labels in {0, 1}, and ``meta`` with ``intrinsic_dim``,
+        ``intensity_range`` [0, 1], ``label_sharpness`` (exact for this sample: 1 / the
+        smallest distance between differently labelled images, float64 brute force over all
+        pairs, in the units of the stored values with the L2 norm over all pixels and
+        channels), ``min_class_distance``, ``margin``, ``manifold_gap`` (the lower bound
+        2·margin·π·a·ρ on the distance along the manifold between classes), ``latents``
+        (N, d), ``label_direction`` w, ``frequencies`` k_j, ``colors`` c_j, ``seed``.
+    """
+    caller = "manifold_images"
+    n, d, margin = _check_common(n, intrinsic_dim, margin, caller)
+    if isinstance(image_size, (tuple, list)):
+        if len(image_size) != 2:
+            raise InputError(f"{caller}: image_size must be an int or (height, width), got "
+                             f"{image_size!r}")
+        h = check_int(image_size[0], "image_size[0]", caller=caller, low=2)
+        w_ = check_int(image_size[1], "image_size[1]", caller=caller, low=2)
+    else:
+        h = w_ = check_int(image_size, "image_size", caller=caller, low=2)
+    channels = check_int(channels, "channels", caller=caller, low=1)
+    check_choice(layout, "layout", ("NHWC", "NCHW"), caller=caller)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise InputError(f"{caller}: dtype must be a floating type, got {dtype}")
+
+    rng = np.random.default_rng(seed)
+    modes = _grating_modes((h, w_), d, rng, caller)
+    colors = rng.standard_normal((d, channels))
+    colors /= np.linalg.norm(colors, axis=1, keepdims=True)
+    z, y, wdir = _sample_latents(n, d, margin, rng, caller)
+
+    rows, cols = np.mgrid[0:h, 0:w_]
+    phase0 = 2 * np.pi * (modes[:, 0, None, None] * rows / h + modes[:, 1, None, None] * cols / w_)
+    amp = 0.5 / d
+    X = np.empty((n, channels, h, w_), dtype=dtype)
+    block = max(1, (32 << 20) // (8 * d * h * w_))
+    for start in range(0, n, block):
+        zb = z[start:start + block]
+        waves = np.sin(phase0[None] + np.pi * zb[:, :, None, None])  # (b, d, H, W)
+        X[start:start + block] = 0.5 + amp * np.einsum("jc,bjhw->bchw", colors, waves)
+    # Rounding to the storage type may step a hair outside [0, 1].
+    np.clip(X, 0.0, 1.0, out=X)
+    if layout == "NHWC":
+        X = np.ascontiguousarray(X.transpose(0, 2, 3, 1))
+        if channels == 1:
+            X = X[..., 0]
+    dmin = min_class_distance(X, y)
+    rho = np.sqrt(h * w_ / 2.0)
+    meta = {
+        "source": "synthetic:manifold_images",
+        "generator": "gratings",
+        "intrinsic_dim": d,
+        "intensity_range": [0.0, 1.0],
+        "label_sharpness": 1.0 / dmin,
+        "min_class_distance": dmin,
+        "margin": margin,
+        "manifold_gap": 2 * margin * np.pi * amp * rho,
+        "image_size": [h, w_],
+        "channels": channels,
+        "layout": layout,
+        "seed": seed,
+        "class_names": ["0", "1"],
+        "latents": z,
+        "label_direction": wdir,
+        "frequencies": modes,
+        "colors": colors,
+    }
+    name = f"synthetic:manifold_images(d={d},size={h}x{w_},c={channels},seed={seed})"
+    return Dataset(X, y, name, meta)
+
+
+def manifold_points(
+    n: int,
+    intrinsic_dim: int,
+    ambient_dim: int,
+    seed: int = 0,
+    *,
+    margin: float = 0.1,
+    embedding: str = "auto",
+    dtype: Any = np.float64,
+) -> Dataset:
+    """Vectors of known intrinsic dimension and label sharpness.
+
+    Latents and labels as in :func:`manifold_images`. ``embedding="curved"`` maps z to
+    ``Q·φ(z)`` with ``φ(z) = (cos π z_j, sin π z_j)_j / π`` ∈ R^{2d} and Q a random
+    ``ambient_dim × 2d`` matrix with orthonormal columns: an isometry of the unit cube
+    [0, 1]^d (distances along the manifold equal latent distances) onto a curved
+    d-manifold; it needs ``ambient_dim ≥ 2d``. ``"linear"`` maps z to ``Q·z`` (a flat cube,
+    ``ambient_dim ≥ d``). ``"auto"`` picks ``"curved"`` when it fits.
+
+    Returns a :class:`Dataset` with ``X`` (n, ambient_dim), ``y`` in {0, 1} and ``meta`` as
+    for :func:`manifold_images` (``label_sharpness`` exact for the sample).
+    """
+    caller = "manifold_points"
+    n, d, margin = _check_common(n, intrinsic_dim, margin, caller)
+    D = check_int(ambient_dim, "ambient_dim", caller=caller, low=d)
+    check_choice(embedding, "embedding", ("auto", "curved", "linear"), caller=caller)
+    if embedding == "auto":
+        embedding = "curved" if D >= 2 * d else "linear"
+    if embedding == "curved" and D < 2 * d:
+        raise InputError(f"{caller}: embedding='curved' needs ambient_dim >= 2*intrinsic_dim "
+                         f"= {2 * d}, got {D}")
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise InputError(f"{caller}: dtype must be a floating type, got {dtype}")
+    rng = np.random.default_rng(seed)
+    k = 2 * d if embedding == "curved" else d
+    Q, _ = np.linalg.qr(rng.standard_normal((D, k)))
+    z, y, wdir = _sample_latents(n, d, margin, rng, caller)
+    if embedding == "curved":
+        phi = np.concatenate([np.cos(np.pi * z), np.sin(np.pi * z)], axis=1) / np.pi
+    else:
+        phi = z
+    X = (phi @ Q.T).astype(dtype)
+    dmin = min_class_distance(X, y)
+    meta = {
+        "source": "synthetic:manifold_points",
+        "embedding": embedding,
+        "intrinsic_dim": d,
+        "ambient_dim": D,
+        "label_sharpness": 1.0 / dmin,
+        "min_class_distance": dmin,
+        "margin": margin,
+        "manifold_gap": 2 * margin,
+        "seed": seed,
+        "class_names": ["0", "1"],
+        "latents": z,
+        "label_direction": wdir,
+    }
+    name = f"synthetic:manifold_points(d={d},D={D},{embedding},seed={seed})"
+    return Dataset(X, y, name, meta)

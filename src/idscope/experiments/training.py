@@ -1,0 +1,432 @@
+"""Training harness: train a classifier, evaluate it, record loss and accuracy per epoch.
+
+The protocol of Konz & Mazurowski (ICLR 2024): a binary task, a class-balanced training
+subset of size N, a held-out test set, the *last* epoch's model kept (``checkpoint="last"``;
+``"best"`` keeps the epoch of lowest test loss instead).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._errors import InputError
+from .._validation import check_choice, check_int
+
+__all__ = ["TrainResult", "train_classifier", "evaluate", "balanced_subset", "as_model_input",
+           "OPTIMIZERS"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The outcome of :func:`train_classifier`.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The trained model (the kept checkpoint), in eval mode.
+    history : list of dict
+        One row per epoch: ``epoch`` (1-based), ``train_loss``, ``train_acc`` (running means
+        over the epoch's mini-batches, in train mode), ``test_loss``, ``test_acc`` (the whole
+        test set after the epoch, eval mode).
+    final : dict
+        The row of the kept checkpoint (the last epoch, or the best test loss).
+    epochs : int
+        Epochs run (fewer than asked only when the training loss became NaN or inf).
+    seconds : float
+        Wall-clock training time.
+    best_epoch : int
+        The epoch of the kept checkpoint.
+    settings : dict
+        The training settings (optimizer, lr, batch size, seed, sizes, ...).
+    """
+
+    model: nn.Module
+    history: list[dict[str, float]]
+    final: dict[str, float]
+    epochs: int
+    seconds: float
+    best_epoch: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the model (JSON-serialisable)."""
+        return {"history": [dict(r) for r in self.history], "final": dict(self.final),
+                "epochs": self.epochs, "seconds": self.seconds, "best_epoch": self.best_epoch,
+                "settings": dict(self.settings)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses shared with robustness: a (N, 1) or (N,) output is one logit (logistic loss), a
+# (N, C) output with C >= 2 is C logits (cross-entropy).
+
+def _is_single_logit(logits: torch.Tensor) -> bool:
+    return logits.ndim == 1 or (logits.ndim == 2 and logits.shape[1] == 1)
+
+
+def per_sample_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample classification loss: logistic for one logit, cross-entropy otherwise."""
+    if _is_single_logit(logits):
+        return nn.functional.binary_cross_entropy_with_logits(
+            logits.reshape(-1), y.to(logits.dtype), reduction="none")
+    return nn.functional.cross_entropy(logits, y, reduction="none")
+
+
+def predict_labels(logits: torch.Tensor) -> torch.Tensor:
+    if _is_single_logit(logits):
+        return (logits.reshape(-1) > 0).long()
+    return logits.argmax(dim=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs
+
+def as_model_input(X: Any, *, channels_last: bool | None = None) -> torch.Tensor:
+    """Data as a float32 tensor shaped for a model: (N, D), (N, C, L) or (N, C, H, W).
+
+    Images stored as :class:`~idscope.data.Dataset` stores them, (N, H, W) or
+    (N, H, W, C), become (N, 1, H, W) / (N, C, H, W). A 4-D array is read as channels-last
+    when ``channels_last`` is True, or when None and its last axis is smaller than its
+    second (e.g. (N, 32, 32, 3)); pass ``channels_last=False`` for data already (N, C, H, W).
+    """
+    t = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    t = t.float()
+    if t.ndim == 3:
+        return t.unsqueeze(1)
+    if t.ndim == 4:
+        if channels_last is None:
+            channels_last = t.shape[-1] < t.shape[1]
+        return t.permute(0, 3, 1, 2).contiguous() if channels_last else t
+    if t.ndim == 2:
+        return t
+    raise InputError(f"as_model_input: expected a 2-, 3- or 4-D array, got shape "
+                     f"{tuple(t.shape)}")
+
+
+def _as_tensors(data: Any, name: str, caller: str, dtype: torch.dtype | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X, y) as tensors: X floating (``dtype``, default float32 for float64 input), y int64."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise InputError(f"{caller}: {name} must be a pair (X, y), got {type(data).__name__}")
+    X, y = data
+    Xt = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+    if dtype is not None:
+        Xt = Xt.to(dtype)
+    elif not Xt.is_floating_point() or Xt.dtype == torch.float64:
+        Xt = Xt.float()
+    yt = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+    if yt.ndim != 1:
+        yt = yt.reshape(-1)
+    if Xt.ndim < 2 or Xt.shape[0] == 0:
+        raise InputError(f"{caller}: {name} X must have a batch axis and at least one sample, "
+                         f"got shape {tuple(Xt.shape)}")
+    if yt.shape[0] != Xt.shape[0]:
+        raise InputError(f"{caller}: {name} has {Xt.shape[0]} samples but {yt.shape[0]} "
+                         f"labels (lengths must match)")
+    if yt.is_floating_point():
+        if not torch.equal(yt, yt.round()):
+            raise InputError(f"{caller}: {name} labels must be integers 0..C-1")
+    yt = yt.long()
+    bad = int(torch.isfinite(Xt).logical_not().sum())
+    if bad:
+        raise InputError(f"{caller}: {name} X contains {bad} NaN or inf value(s)")
+    return Xt, yt
+
+
+def _check_labels_fit(y: torch.Tensor, n_out: int, name: str, caller: str) -> None:
+    n_classes = 2 if n_out == 1 else n_out
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= n_classes:
+        vals = torch.unique(y)[:10].tolist()
+        raise InputError(f"{caller}: {name} labels must be integers in 0..{n_classes - 1} for "
+                         f"a model with {n_out} output(s); got values {vals}; remap them "
+                         f"(e.g. np.unique(y, return_inverse=True))")
+
+
+def _device(device: Any) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int,
+              device: torch.device) -> dict[str, float]:
+    total = correct = 0.0
+    for start in range(0, X.shape[0], batch_size):
+        xb = X[start:start + batch_size].to(device)
+        yb = y[start:start + batch_size].to(device)
+        logits = model(xb)
+        total += float(per_sample_loss(logits, yb).double().sum())
+        correct += float((predict_labels(logits) == yb).sum())
+    n = X.shape[0]
+    return {"loss": total / n, "acc": correct / n}
+
+
+def evaluate(model: nn.Module, X: Any, y: Any, batch_size: int = 256, *,
+             device: Any = None) -> dict[str, float]:
+    """Mean loss and accuracy of ``model`` on (X, y), in eval mode and without gradients.
+
+    The loss is the mean cross-entropy (or the logistic loss for a single-logit model). The
+    model's train/eval flags are restored afterwards.
+    """
+    caller = "evaluate"
+    batch_size = check_int(batch_size, "batch_size", caller=caller, low=1)
+    Xt, yt = _as_tensors((X, y), "data", caller, _model_dtype(model))
+    dev = _device(device) if device is not None else _model_device(model)
+    with _eval_mode(model):
+        return _evaluate(model, Xt, yt, batch_size, dev)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    p = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return p.dtype if p is not None else torch.float32
+
+
+class _eval_mode:
+    """Put every submodule in eval mode; restore each one's own flag on exit."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def __enter__(self) -> nn.Module:
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+        return self.model
+
+    def __exit__(self, *exc: Any) -> None:
+        for m, flag in self.flags:
+            m.training = flag
+
+
+# ---------------------------------------------------------------------------------------------
+# Subsets
+
+def balanced_subset(y: Any, n: int, *, seed: int = 0, classes: Any = None) -> np.ndarray:
+    """Indices of a seeded, class-balanced subset of size ``n`` (sorted).
+
+    Each of the K classes (``classes``, default all labels present) gets ⌊n/K⌋ samples and
+    the first ``n mod K`` classes (in sorted order) one more. Raises
+    :class:`~idscope.InputError` when a class has too few samples.
+    """
+    caller = "balanced_subset"
+    y = np.asarray(y).reshape(-1)
+    n = check_int(n, "n", caller=caller, low=1)
+    cls = np.unique(y) if classes is None else np.asarray(list(classes))
+    k = len(cls)
+    if k == 0:
+        raise InputError(f"{caller}: no classes")
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, c in enumerate(cls):
+        want = n // k + (1 if i < n % k else 0)
+        idx = np.flatnonzero(y == c)
+        if want > idx.size:
+            raise InputError(f"{caller}: class {c!r} has {idx.size} samples but a balanced "
+                             f"subset of {n} over {k} classes needs {want}")
+        out.append(rng.choice(idx, size=want, replace=False))
+    return np.sort(np.concatenate(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+def _make_optimizer(name: str, params: Any, lr: float, weight_decay: float,
+                    momentum: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def _check_positive(value: Any, name: str, caller: str, *, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{caller}: {name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise InputError(f"{caller}: {name}={value!r} must be "
+                         f"{'>= 0' if allow_zero else '> 0'}")
+    return v
+
+
+def train_classifier(
+    model: nn.Module,
+    train: tuple[Any, Any],
+    test: tuple[Any, Any],
+    *,
+    epochs: int = 20,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    momentum: float = 0.9,
+    seed: int = 0,
+    device: Any = "cpu",
+    checkpoint: str = "last",
+    eval_batch_size: int = 512,
+    threads: int | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train ``model`` by mini-batch gradient descent and evaluate it after every epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place (moved to ``device``) and returned in eval mode.
+    train, test : (X, y)
+        Float tensors or arrays already shaped for the model (see :func:`as_model_input`),
+        integer labels in 0..C−1 (C = the number of logits; {0, 1} for a single logit).
+    epochs, batch_size, lr, optimizer, weight_decay, momentum
+        Plain mini-batch training; ``optimizer`` in {"adam", "adamw", "sgd"} (``momentum``
+        for SGD only). The loss is the cross-entropy (logistic for a single logit).
+    seed : int
+        Seeds the shuffling (a ``torch.Generator``) and any randomness in the model (dropout)
+        inside ``torch.random.fork_rng``: the global RNG is left as it was. On CPU the same
+        seed, data, model and thread count give bit-identical results.
+    device : str or torch.device
+        ``"cpu"`` (default), ``"cuda"``, ``"auto"`` (CUDA when available).
+    checkpoint : {"last", "best"}
+        Keep the last epoch (the protocol of Konz & Mazurowski) or the epoch with the lowest
+        test loss (the first such epoch on ties).
+    threads : int, optional
+        ``torch.set_num_threads`` during training (restored afterwards); set it for results
+        that must match across machines/workers, since CPU kernels may sum in a different
+        order with a different number of threads.
+    progress : bool
+        A tqdm bar over epochs (only on a terminal).
+
+    Returns
+    -------
+    TrainResult
+    """
+    caller = "train_classifier"
+    if not isinstance(model, nn.Module):
+        raise InputError(f"{caller}: model must be a torch.nn.Module, got "
+                         f"{type(model).__name__}")
+    epochs = check_int(epochs, "epochs", caller=caller, low=1)
+    batch_size = check_int(batch_size, "batch_size", caller=caller, low=1)
+    eval_batch_size = check_int(eval_batch_size, "eval_batch_size", caller=caller, low=1)
+    lr = _check_positive(lr, "lr", caller)
+    weight_decay = _check_positive(weight_decay, "weight_decay", caller, allow_zero=True)
+    momentum = _check_positive(momentum, "momentum", caller, allow_zero=True)
+    check_choice(optimizer, "optimizer", OPTIMIZERS, caller=caller)
+    check_choice(checkpoint, "checkpoint", ("last", "best"), caller=caller)
+    seed = check_int(seed, "seed", caller=caller, low=0)
+    if threads is not None:
+        threads = check_int(threads, "threads", caller=caller, low=1)
+    Xtr, ytr = _as_tensors(train, "train", caller, _model_dtype(model))
+    Xte, yte = _as_tensors(test, "test", caller, _model_dtype(model))
+    if Xtr.shape[1:] != Xte.shape[1:]:
+        raise InputError(f"{caller}: train samples have shape {tuple(Xtr.shape[1:])} but test "
+                         f"samples {tuple(Xte.shape[1:])}")
+    dev = _device(device)
+    model.to(dev)
+    with _eval_mode(model), torch.no_grad():
+        try:
+            n_out = model(Xtr[:2].to(dev)).reshape(min(2, Xtr.shape[0]), -1).shape[1]
+        except RuntimeError as exc:
+            raise InputError(f"{caller}: the model does not accept inputs of shape "
+                             f"{tuple(Xtr.shape[1:])}: {exc}") from None
+    _check_labels_fit(ytr, n_out, "train", caller)
+    _check_labels_fit(yte, n_out, "test", caller)
+
+    settings = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+                "weight_decay": weight_decay, "momentum": momentum, "seed": seed,
+                "device": str(dev), "checkpoint": checkpoint, "n_train": int(Xtr.shape[0]),
+                "n_test": int(Xte.shape[0]),
+                "n_parameters": int(sum(p.numel() for p in model.parameters()))}
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    try:
+        history, best_epoch, best_state = _train_loop(
+            model, Xtr, ytr, Xte, yte, epochs=epochs, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, weight_decay=weight_decay, momentum=momentum, seed=seed,
+            device=dev, checkpoint=checkpoint, eval_batch_size=eval_batch_size,
+            progress=progress)
+    finally:
+        if threads is not None:
+            torch.set_num_threads(old_threads)
+    seconds = time.perf_counter() - t0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    final = dict(history[best_epoch - 1])
+    return TrainResult(model, history, final, len(history), seconds, best_epoch, settings)
+
+
+def _train_loop(model: nn.Module, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: torch.Tensor,
+                yte: torch.Tensor, *, epochs: int, batch_size: int, lr: float, optimizer: str,
+                weight_decay: float, momentum: float, seed: int, device: torch.device,
+                checkpoint: str, eval_batch_size: int, progress: bool
+                ) -> tuple[list[dict[str, float]], int, dict[str, torch.Tensor] | None]:
+    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum)
+    gen = torch.Generator().manual_seed(seed)
+    n = Xtr.shape[0]
+    history: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state = float("inf"), 0, None
+    bar = None
+    if progress and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc="train", unit="epoch", leave=False)
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for epoch in range(1, epochs + 1):
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            total = correct = 0.0
+            for start in range(0, n, batch_size):
+                idx = perm[start:start + batch_size]
+                xb, yb = Xtr[idx].to(device), ytr[idx].to(device)
+                opt.zero_grad(set_to_none=True)
+                logits = model(xb)
+                losses = per_sample_loss(logits, yb)
+                losses.mean().backward()
+                opt.step()
+                total += float(losses.detach().double().sum())
+                correct += float((predict_labels(logits.detach()) == yb).sum())
+            model.eval()
+            ev = _evaluate(model, Xte, yte, eval_batch_size, device)
+            row = {"epoch": epoch, "train_loss": total / n, "train_acc": correct / n,
+                   "test_loss": ev["loss"], "test_acc": ev["acc"]}
+            history.append(row)
+            if not np.isfinite(row["train_loss"]):
+                # Diverged: later epochs cannot recover; keep the rows we have.
+                break
+            if checkpoint == "best" and row["test_loss"] < best_loss:
+                best_loss, best_epoch = row["test_loss"], epoch
+                best_state = copy.deepcopy(model.state_dict())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(test_loss=f"{row['test_loss']:.3g}",
+                                test_acc=f"{row['test_acc']:.3f}")
+    if bar is not None:
+        bar.close()
+    if checkpoint == "last" or best_state is None:
+        return history, len(history), None
+    return history, best_epoch, best_state
