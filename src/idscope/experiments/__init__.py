@@ -10,13 +10,12 @@ from .robustness import RobustnessResult, attack, evaluate_robustness
 from .training import (
     TrainResult,
     as_model_input,
-    balanced_subset,
     evaluate,
     train_classifier,
 )
 
 __all__ = [
     "build_model", "list_models", "last_hidden_layer",
-    "TrainResult", "train_classifier", "evaluate", "balanced_subset", "as_model_input",
+    "TrainResult", "train_classifier", "evaluate", "as_model_input",
     "RobustnessResult", "attack", "evaluate_robustness",
 ]

@@ -1,8 +1,9 @@
 """Training harness: train a classifier, evaluate it, record loss and accuracy per epoch.
 
 The protocol of Konz & Mazurowski (ICLR 2024): a binary task, a class-balanced training
-subset of size N, a held-out test set, the *last* epoch's model kept (``checkpoint="last"``;
-``"best"`` keeps the epoch of lowest test loss instead).
+subset of size N (``idscope.data.select_classes`` and ``balanced_subsample`` make them), a
+held-out test set, the *last* epoch's model kept (``checkpoint="last"``; ``"best"`` keeps the
+epoch of lowest test loss instead).
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from torch import nn
 from .._errors import InputError
 from .._validation import check_choice, check_int
 
-__all__ = ["TrainResult", "train_classifier", "evaluate", "balanced_subset", "as_model_input",
-           "OPTIMIZERS"]
+__all__ = ["TrainResult", "train_classifier", "evaluate", "as_model_input", "OPTIMIZERS"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -217,35 +217,6 @@ class _eval_mode:
     def __exit__(self, *exc: Any) -> None:
         for m, flag in self.flags:
             m.training = flag
-
-
-# ---------------------------------------------------------------------------------------------
-# Subsets
-
-def balanced_subset(y: Any, n: int, *, seed: int = 0, classes: Any = None) -> np.ndarray:
-    """Indices of a seeded, class-balanced subset of size ``n`` (sorted).
-
-    Each of the K classes (``classes``, default all labels present) gets ⌊n/K⌋ samples and
-    the first ``n mod K`` classes (in sorted order) one more. Raises
-    :class:`~idscope.InputError` when a class has too few samples.
-    """
-    caller = "balanced_subset"
-    y = np.asarray(y).reshape(-1)
-    n = check_int(n, "n", caller=caller, low=1)
-    cls = np.unique(y) if classes is None else np.asarray(list(classes))
-    k = len(cls)
-    if k == 0:
-        raise InputError(f"{caller}: no classes")
-    rng = np.random.default_rng(seed)
-    out = []
-    for i, c in enumerate(cls):
-        want = n // k + (1 if i < n % k else 0)
-        idx = np.flatnonzero(y == c)
-        if want > idx.size:
-            raise InputError(f"{caller}: class {c!r} has {idx.size} samples but a balanced "
-                             f"subset of {n} over {k} classes needs {want}")
-        out.append(rng.choice(idx, size=want, replace=False))
-    return np.sort(np.concatenate(out))
 
 
 # ---------------------------------------------------------------------------------------------
