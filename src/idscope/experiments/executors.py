@@ -1,0 +1,283 @@
+"""Executors run a sweep's jobs; :func:`run_sweep` ties config, plan, executor and results.
+
+* ``local`` — in this process (``workers=1``, the default) or a pool of ``workers`` spawned
+  processes;
+* ``ray`` — one Ray task per run on ``ray.init(address=...)``: an existing cluster when an
+  address is given (``"auto"``, ``"ray://host:10001"``, ...), else a local Ray instance with
+  ``workers`` CPUs, started and shut down by the sweep. ``num_gpus`` is requested per task.
+  Ray is an optional dependency (``pip install idscope[ray]``), imported only here; the
+  workers of a cluster need idscope installed in the same version.
+
+Each run is single-threaded by default (``training.threads = 1``), so a run gives the same
+numbers in any executor; parallelism comes from the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import _atomic
+from .._errors import IdscopeError, InputError, MissingDependencyError
+from .config import SweepConfig, load_config
+from .plan import Job, SweepPlan, make_plan
+from .results import ResultsStore
+from .runner import Components, run_job
+
+__all__ = ["LocalExecutor", "RayExecutor", "get_executor", "run_sweep", "SweepResult",
+           "Outcome", "RunFailedError"]
+
+RunFn = Callable[[Job, Any], dict]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished job: its row, or the exception it raised (with its traceback text)."""
+
+    job: Job
+    row: dict[str, Any] | None
+    error: BaseException | None = None
+    traceback: str = ""
+
+
+class LocalExecutor:
+    """Runs jobs in this process (``workers=1``) or in a pool of spawned processes."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise InputError(f"LocalExecutor: workers must be an integer >= 1, got {workers!r}")
+        self.workers = workers
+
+    def map(self, fn: RunFn, jobs: Iterable[Job], components: Any = None
+            ) -> Iterator[Outcome]:
+        jobs = list(jobs)
+        if self.workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                yield _call(fn, job, components)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn, not fork: forking a process that has started torch threads can deadlock.
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
+                                   mp_context=mp.get_context("spawn"))
+        try:
+            futures = {pool.submit(_call, fn, job, components): job for job in jobs}
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MissingDependencyError("--executor ray needs Ray, which is not installed "
+                                     "(pip install 'idscope[ray]' or pip install ray)") from None
+    return ray
+
+
+class RayExecutor:
+    """One Ray task per job.
+
+    Parameters
+    ----------
+    address : str, optional
+        A running cluster's address; None starts a local Ray instance (or joins the one this
+        process already initialised).
+    workers : int, optional
+        CPUs of a local instance (default: all); ignored for an existing cluster.
+    num_cpus, num_gpus : float
+        Resources each task requests.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 num_cpus: float = 1, num_gpus: float = 0):
+        _import_ray()  # fail now, before any run, when Ray is missing
+        if num_gpus < 0 or num_cpus <= 0:
+            raise InputError(f"RayExecutor: num_cpus must be > 0 and num_gpus >= 0, got "
+                             f"{num_cpus}, {num_gpus}")
+        self.address = address or None
+        self.workers = workers
+        self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
+
+    def map(self, fn: RunFn, jobs: Iterable[Job], components: Any = None
+            ) -> Iterator[Outcome]:
+        jobs = list(jobs)
+        if not jobs:
+            return
+        ray = _import_ray()
+        started = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            if self.address:
+                kwargs["address"] = self.address
+            elif self.workers:
+                kwargs["num_cpus"] = self.workers
+            ray.init(**kwargs)
+            started = True
+        remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+                            max_retries=0)(_call)
+        pending: list[Any] = []
+        try:
+            comps_ref = ray.put(components)
+            refs = {remote.remote(fn, job, comps_ref): job for job in jobs}
+            pending = list(refs)
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for ref in ready:
+                    yield ray.get(ref)
+        finally:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+            if started:
+                ray.shutdown()
+
+
+def _call(fn: RunFn, job: Job, components: Any) -> Outcome:
+    """Run one job; capture an exception (not an interrupt) as the outcome."""
+    try:
+        return Outcome(job, fn(job, components))
+    except Exception as exc:  # noqa: BLE001 - reported by run_sweep
+        return Outcome(job, None, exc, traceback.format_exc())
+
+
+def get_executor(kind: str = "local", *, workers: int | None = None,
+                 address: str | None = None, num_gpus: float = 0) -> Any:
+    """``"local"`` or ``"ray"``; a missing Ray installation raises
+    :class:`~idscope.MissingDependencyError` here, before anything runs."""
+    if kind == "local":
+        if address:
+            raise InputError("executor local: --address is for --executor ray")
+        return LocalExecutor(workers or 1)
+    if kind == "ray":
+        return RayExecutor(address=address, workers=workers, num_gpus=num_gpus)
+    raise InputError(f"unknown executor {kind!r}; choose 'local' or 'ray'")
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep did: counts, the output folder and its tables."""
+
+    out_dir: Path
+    n_planned: int
+    n_skipped: int
+    n_run: int
+    n_failed: int
+    tables: tuple[Path, ...]
+    failed: tuple[str, ...] = ()
+
+    def table(self):
+        from .results import load_results
+
+        return load_results(self.out_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "n_planned": self.n_planned,
+                "n_skipped": self.n_skipped, "n_run": self.n_run, "n_failed": self.n_failed,
+                "tables": [str(p) for p in self.tables], "failed": list(self.failed)}
+
+
+class RunFailedError(RuntimeError):
+    """A run raised something other than an idscope error (a bug, an out-of-memory, ...);
+    the finished runs are saved and the sweep can be resumed."""
+
+
+def run_sweep(
+    config: SweepConfig | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    executor: str | Any | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    num_gpus: float | None = None,
+    components: Components | None = None,
+    run_fn: RunFn = run_job,
+    keep_going: bool = False,
+    progress: bool | None = None,
+) -> SweepResult:
+    """Run every job of a sweep that is not already in ``out_dir``; resumable.
+
+    Parameters
+    ----------
+    config : SweepConfig or path to a TOML file
+    out_dir : path
+        The results folder (:mod:`idscope.experiments.results`).
+    executor : "local", "ray", an executor object, or None (the config's ``[executor]``)
+    workers, address, num_gpus
+        Override the config's ``[executor]`` settings.
+    components : Components, optional
+        Replacement data/model/measurement functions (see :class:`Components`).
+    run_fn : callable
+        ``run_fn(job, components) -> row``; :func:`~idscope.experiments.runner.run_job`.
+    keep_going : bool
+        Record a failing run in ``OUT/failed/<key>.txt`` and go on (default: stop at the
+        first failure, keeping every finished run).
+    progress : bool, optional
+        A tqdm bar over runs; default: only when stderr is a terminal.
+
+    Everything that can be checked is checked before the first run: the config, the Ray
+    installation, the data (class labels, training sizes) and the models.
+    """
+    if not isinstance(config, SweepConfig):
+        config = load_config(config)
+    ex = config.executor
+    if executor is None or isinstance(executor, str):
+        kind = executor or ex.kind
+        executor = get_executor(kind, workers=workers or ex.workers,
+                                address=address if address is not None else ex.address,
+                                num_gpus=num_gpus if num_gpus is not None else ex.num_gpus)
+    plan: SweepPlan = make_plan(config, components)
+    store = ResultsStore(out_dir)
+    store.write_manifest({"config": config.to_dict(), "keys": list(plan.keys)})
+    store.write_tables()  # consolidate runs of a sweep killed before its last table write
+    done = store.done_keys()
+    todo = plan.pending(done)
+    skipped = len(plan) - len(todo)
+
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(total=len(plan), initial=skipped, desc=f"sweep {config.name}", unit="run",
+               disable=not show)
+    n_run, failed = 0, []
+    try:
+        for outcome in executor.map(run_fn, todo, components):
+            job, err = outcome.job, outcome.error
+            failure_file = store.out_dir / "failed" / f"{job.key}.txt"
+            if err is not None:
+                failed.append(job.key)
+                _atomic.write_text(failure_file, outcome.traceback)
+                if not keep_going:
+                    if isinstance(err, IdscopeError):
+                        raise err
+                    raise RunFailedError(
+                        f"run {job.key} ({job.dataset.name}, task {job.task_label}, model "
+                        f"{job.model.label}, N={job.n_train}, seed={job.seed}) failed: "
+                        f"{type(err).__name__}: {err} (traceback in {failure_file}); "
+                        f"{len(store)} finished run(s) are saved in {store.out_dir}, rerun "
+                        f"to resume") from err
+            else:
+                store.add(outcome.row)
+                failure_file.unlink(missing_ok=True)
+                n_run += 1
+            bar.update(1)
+    finally:
+        bar.close()
+    return SweepResult(store.out_dir, len(plan), skipped, n_run, len(failed),
+                       (store.parquet_path, store.csv_path) if store.parquet_path.exists()
+                       else (store.csv_path,), tuple(failed))
