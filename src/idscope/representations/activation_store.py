@@ -1,0 +1,299 @@
+"""An activation store: one ``.npy`` file per layer (N × D_layer, float32 or float16) and a
+``manifest.json``, in one folder.
+
+Rows are written with ``os.pwrite`` into files allocated at creation (disk space is reserved
+up front, so a full disk fails at once, not hours later), never through a long-lived memory
+map: pages written or read do not accumulate in the process's resident set, so capture and
+estimation stay within a few hundred MiB whatever the layer size. The manifest is rewritten
+atomically after every batch and lists the finished batches, so an interrupted extraction
+resumes where it stopped. Reading a layer back (``store[name]``) gives a read-only
+``np.memmap``: nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import copy
+import errno
+import os
+import re
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._atomic import write_json
+from .._errors import InputError
+
+__all__ = ["ActivationStore", "MANIFEST", "FORMAT"]
+
+MANIFEST = "manifest.json"
+FORMAT = "idscope-activations"
+VERSION = 1
+DTYPES = ("float32", "float16")
+
+
+def _file_name(index: int, layer: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", layer)[:80] or "layer"
+    return f"{index:03d}_{safe}.npy"
+
+
+def _runs(done: set[int]) -> list[list[int]]:
+    """Sorted batch indices as ``[first, last + 1]`` runs (a short manifest)."""
+    out: list[list[int]] = []
+    for i in sorted(done):
+        if out and out[-1][1] == i:
+            out[-1][1] = i + 1
+        else:
+            out.append([i, i + 1])
+    return out
+
+
+def _from_runs(runs: list[list[int]]) -> set[int]:
+    return {i for a, b in runs for i in range(a, b)}
+
+
+class ActivationStore:
+    """Layer activations on disk.
+
+    ``store[layer]`` is the (N, D) read-only ``np.memmap`` of a layer; ``store.layers`` the
+    names in depth order; ``store.info(layer)`` its shape before flattening, module type and
+    depth; ``store.manifest`` everything recorded (model, data, settings, finished batches).
+    Open an existing store with :meth:`ActivationStore.open`.
+    """
+
+    def __init__(self, path: str | os.PathLike, manifest: dict[str, Any]):
+        self.path = Path(path)
+        self._manifest = manifest
+        self._fds: dict[str, int] = {}
+        self._temporary = False
+
+    # -- reading -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> ActivationStore:
+        """Open the store in folder ``path`` (no recomputation)."""
+        import json
+
+        path = Path(path)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise InputError(f"ActivationStore.open: {path} is not an activation store (no "
+                             f"{MANIFEST})")
+        try:
+            manifest = json.loads(mpath.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"ActivationStore.open: cannot read {mpath}: {exc}") from None
+        if manifest.get("format") != FORMAT:
+            raise InputError(f"ActivationStore.open: {mpath} is not an idscope activation "
+                             f"manifest")
+        return cls(path, manifest)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return copy.deepcopy(self._manifest)
+
+    @property
+    def layers(self) -> list[str]:
+        return [entry["name"] for entry in self._manifest["layers"]]
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._manifest["n_samples"])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._manifest["dtype"])
+
+    @property
+    def complete(self) -> bool:
+        return bool(self._manifest.get("complete"))
+
+    @property
+    def n_batches(self) -> int:
+        return int(self._manifest["batches"]["total"])
+
+    @property
+    def done_batches(self) -> set[int]:
+        return _from_runs(self._manifest["batches"]["done"])
+
+    def info(self, layer: str) -> dict[str, Any]:
+        """The manifest entry of ``layer`` (name, file, shape, raw_shape, depth, ...)."""
+        for entry in self._manifest["layers"]:
+            if entry["name"] == layer:
+                return dict(entry)
+        raise InputError(f"ActivationStore: no layer {layer!r}; layers: {self.layers}")
+
+    def file(self, layer: str) -> Path:
+        return self.path / self.info(layer)["file"]
+
+    def __getitem__(self, layer: str) -> np.memmap:
+        if not self.complete:
+            raise InputError(f"ActivationStore: {self.path} is incomplete "
+                             f"({len(self.done_batches)} of {self.n_batches} batches); "
+                             f"resume the extraction first")
+        return self._memmap(layer)
+
+    def _memmap(self, layer: str) -> np.memmap:
+        entry = self.info(layer)
+        arr = np.load(self.path / entry["file"], mmap_mode="r", allow_pickle=False)
+        if tuple(arr.shape) != tuple(entry["shape"]) or arr.dtype != self.dtype:
+            raise InputError(f"ActivationStore: {entry['file']} has shape {arr.shape} and "
+                             f"dtype {arr.dtype}; the manifest says {tuple(entry['shape'])} "
+                             f"{self.dtype}")
+        return arr
+
+    def __contains__(self, layer: object) -> bool:
+        return layer in self.layers
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self._manifest["layers"])
+
+    def keys(self) -> list[str]:
+        return self.layers
+
+    def read_rows(self, layer: str, start: int, stop: int) -> np.ndarray:
+        """Rows ``[start, stop)`` of ``layer`` as a new array (read with ``pread``, so the
+        pages do not stay mapped in this process)."""
+        entry = self.info(layer)
+        n, d = entry["shape"]
+        start, stop = max(0, start), min(n, stop)
+        out = np.empty((max(0, stop - start), d), dtype=self.dtype)
+        if out.size == 0:
+            return out
+        offset = int(entry["offset"]) + start * d * self.dtype.itemsize
+        view = memoryview(out).cast("B")
+        fd = os.open(self.path / entry["file"], os.O_RDONLY)
+        try:
+            got = 0
+            while got < len(view):
+                k = os.preadv(fd, [view[got:]], offset + got)
+                if k <= 0:
+                    raise InputError(f"ActivationStore: {entry['file']} is truncated")
+                got += k
+        finally:
+            os.close(fd)
+        return out
+
+    def read_cols(self, layer: str, start: int, stop: int) -> np.ndarray:
+        """Columns ``[start, stop)`` of every row as a new C-ordered array (a fresh mapping,
+        closed before returning)."""
+        entry = self.info(layer)
+        mm = np.memmap(self.path / entry["file"], dtype=self.dtype, mode="r",
+                       offset=int(entry["offset"]), shape=tuple(entry["shape"]))
+        try:
+            return np.array(mm[:, start:stop], order="C")
+        finally:
+            mm._mmap.close()  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), **self.manifest}
+
+    def __repr__(self) -> str:
+        state = "complete" if self.complete else (
+            f"{len(self.done_batches)}/{self.n_batches} batches")
+        return (f"ActivationStore({str(self.path)!r}, {self.n_samples} samples, "
+                f"{len(self)} layers, {self._manifest['dtype']}, {state})")
+
+    # -- writing (used by idscope.representations.activations) -------------------------
+    @classmethod
+    def _create(cls, path: Path, manifest: dict[str, Any]) -> ActivationStore:
+        """Allocate one file per layer and write the manifest (no batch done yet)."""
+        path.mkdir(parents=True, exist_ok=True)
+        dtype = np.dtype(manifest["dtype"])
+        n = int(manifest["n_samples"])
+        for i, entry in enumerate(manifest["layers"]):
+            entry["file"] = _file_name(i, entry["name"])
+            d = int(entry["shape"][1])
+            fpath = path / entry["file"]
+            mm = np.lib.format.open_memmap(fpath, mode="w+", dtype=dtype, shape=(n, d))
+            entry["offset"] = int(mm.offset)
+            del mm
+            nbytes = n * d * dtype.itemsize
+            if nbytes:
+                fd = os.open(fpath, os.O_RDWR)
+                try:
+                    # Reserve the blocks now: writing into allocated blocks is ~10x faster
+                    # than extending a sparse file, and a full disk fails here, not later.
+                    os.posix_fallocate(fd, int(entry["offset"]), nbytes)
+                except OSError as exc:  # unsupported file systems keep the sparse file
+                    if exc.errno == errno.ENOSPC:
+                        raise InputError(f"activations: not enough disk space in {path} for "
+                                         f"layer {entry['name']!r} ({nbytes / 2**30:.2f} GiB)"
+                                         ) from None
+                finally:
+                    os.close(fd)
+        manifest["batches"]["done"] = []
+        manifest["complete"] = False
+        store = cls(path, manifest)
+        store._save()
+        return store
+
+    def _save(self) -> None:
+        write_json(self.path / MANIFEST, self._manifest)
+
+    def _open_files(self) -> None:
+        for entry in self._manifest["layers"]:
+            if entry["name"] not in self._fds:
+                self._fds[entry["name"]] = os.open(self.path / entry["file"], os.O_RDWR)
+
+    def _close_files(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def _write(self, layer: str, start: int, rows: np.ndarray) -> None:
+        """Write ``rows`` (B, D) of the store's dtype at row ``start`` of ``layer``."""
+        entry = self.info(layer)
+        d = int(entry["shape"][1])
+        if rows.ndim != 2 or rows.shape[1] != d:
+            raise InputError(f"activations: layer {layer!r} gave {rows.shape[1:]} values per "
+                             f"sample in this batch but {d} in the first; variable-size "
+                             f"outputs cannot be stacked (use sequence='mean' or 'first')")
+        if start + rows.shape[0] > self.n_samples:
+            raise InputError(f"activations: the data yielded more than the {self.n_samples} "
+                             f"samples announced by its length")
+        buf = memoryview(np.ascontiguousarray(rows, dtype=self.dtype)).cast("B")
+        offset = int(entry["offset"]) + start * d * self.dtype.itemsize
+        fd = self._fds[layer]
+        done = 0
+        while done < len(buf):  # pwrite may write less than asked (2 GiB cap on Linux)
+            done += os.pwrite(fd, buf[done:], offset + done)
+
+    def _mark_done(self, batch: int, *, fsync: bool = False) -> None:
+        """Record batch ``batch`` as finished; its rows are already written (with ``fsync``
+        also forced to disk, surviving a power loss, not only a killed process)."""
+        if fsync:
+            for fd in self._fds.values():
+                os.fdatasync(fd)
+        done = self.done_batches | {batch}
+        self._manifest["batches"]["done"] = _runs(done)
+        self._manifest["complete"] = len(done) == self.n_batches
+        self._save()
+
+    def _remove_files(self) -> None:
+        """Delete this store's own files (layer files and manifest), nothing else."""
+        for entry in self._manifest.get("layers", []):
+            if "file" in entry:
+                (self.path / entry["file"]).unlink(missing_ok=True)
+        (self.path / MANIFEST).unlink(missing_ok=True)
+
+    def _cleanup(self) -> None:
+        """Delete a temporary store now (memmaps already handed out stay readable)."""
+        if self._temporary:
+            self._close_files()
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _make_temporary(self) -> None:
+        """Delete the folder when this object is garbage collected (``store=None``)."""
+        self._temporary = True
+        weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+
+def temporary_store_path() -> Path:
+    return Path(tempfile.mkdtemp(prefix="idscope-activations-"))

@@ -1,0 +1,519 @@
+"""Capture layer activations of a PyTorch model, streamed to an activation store on disk.
+
+Convention: a module's activation is its **output at the moment it returns**, copied then
+(written to disk inside the forward hook). An in-place operation that runs afterwards (an
+``nn.ReLU(inplace=True)`` after a ``Linear``) cannot alter it, so a ``Linear`` layer's
+activation is its pre-activation output. Ansuini et al.'s code stored a reference instead,
+which the in-place ReLU then overwrote: their "fully connected" activations are post-ReLU.
+To measure those, select the ReLU module (or the ``"ansuini"`` preset, which does so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._errors import InputError
+from .._validation import check_choice, check_int, is_memmap
+from .activation_store import DTYPES, FORMAT, MANIFEST, VERSION, ActivationStore
+from .activation_store import temporary_store_path as _tmp_path
+from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
+from .layers import trace_model as _trace
+from .models import describe_model
+
+__all__ = ["activations", "SEQUENCE_POLICIES"]
+
+SEQUENCE_POLICIES = ("flatten", "mean", "first")
+_LABEL_KEYS = ("label", "labels", "target", "targets")
+CONVENTION = ("post-module output, copied when the module returns (an in-place activation "
+              "that runs later does not alter it)")
+
+
+def activations(
+    model: nn.Module,
+    data: Any,
+    *,
+    layers: Any = "paper",
+    batch_size: int = 64,
+    store: str | Path | None = None,
+    dtype: str = "float32",
+    device: Any = None,
+    sequence: str = "flatten",
+    progress: bool = False,
+    resume: bool = True,
+    index: Any = None,
+    transform: Callable[[Any], Any] | None = None,
+    fsync: bool = False,
+    seed: int | None = None,
+    model_spec: str | None = None,
+    data_name: str | None = None,
+) -> ActivationStore:
+    """Activations of ``layers`` of ``model`` on ``data``, one forward pass per batch.
+
+    The model runs in ``eval()`` mode under ``torch.inference_mode()``; its state is left as
+    it was (training flags restored, BatchNorm statistics untouched, hooks removed, also on
+    error, and the model moved back if it was moved to ``device``).
+
+    Parameters
+    ----------
+    model : nn.Module
+    data : tensor, array, np.memmap, Dataset or DataLoader
+        Samples along the first axis. A memmap is read batch by batch. Datasets and
+        DataLoaders may yield inputs, ``(inputs, labels, ...)`` tuples (the first element is
+        the input) or dicts of keyword arguments for the model (label keys dropped).
+    layers : str, type or list
+        Module names, globs (``"features.*"``), module types, ``"input"``, ``"output"`` and
+        the presets ``"paper"``, ``"ansuini"``, ``"last_hidden"``, ``"all"``; see
+        :func:`idscope.representations.layers.select_layers`.
+    batch_size : int
+        Samples per forward pass (for tensors, arrays and Datasets).
+    store : path, optional
+        Folder of the activation store; a temporary folder (deleted with the returned
+        object) when None. An unfinished store made with the same model, data and settings
+        is resumed (finished batches are not recomputed); a finished one is returned as is.
+    dtype : {"float32", "float16"}
+        Storage type.
+    device : str or torch.device, optional
+        Where the forward pass runs (default: where the model is). The model is moved there
+        for the extraction and moved back afterwards.
+    sequence : {"flatten", "mean", "first"}
+        For 3-D outputs (batch, tokens, features): keep all tokens, average over tokens, or
+        keep the first token (CLS). Other outputs are flattened per sample.
+    resume : bool
+        Resume an unfinished store; ``False`` deletes the store's files and starts again.
+    index : array of int, optional
+        Use these samples of ``data`` (in this order) instead of all of them.
+    transform : callable, optional
+        Applied to each batch of inputs before the forward pass (e.g. a layout change).
+    fsync : bool
+        Force each batch to disk before recording it as finished (survives a power loss;
+        without it a killed process still resumes correctly).
+    seed, model_spec, data_name : optional
+        Recorded in the manifest.
+
+    Returns
+    -------
+    ActivationStore
+        ``store[layer]`` is the (N, D_layer) memmap of a layer.
+    """
+    caller = "activations"
+    if not isinstance(model, nn.Module):
+        raise InputError(f"{caller}: model must be a torch.nn.Module, got "
+                         f"{type(model).__name__} (see idscope.representations.load_model)")
+    batch_size = check_int(batch_size, "batch_size", caller=caller, low=1)
+    check_choice(dtype, "dtype", DTYPES, caller=caller)
+    check_choice(sequence, "sequence", SEQUENCE_POLICIES, caller=caller)
+    spec = normalize_spec(layers)
+    source = _make_source(data, batch_size, index, transform, _float_dtype(model))
+    dev = _resolve_device(model, device)
+    description = describe_model(model, model_spec)
+    data_desc = dict(source.describe(), name=data_name)
+    wanted = {"layers_request": spec_to_json(spec), "dtype": dtype, "sequence": sequence,
+              "n_samples": source.n, "batches": {"size": source.batch_size,
+                                                 "total": source.n_batches}}
+
+    temporary = store is None
+    path = _tmp_path() if temporary else Path(store)
+    existing = _existing(path, resume, wanted, description, data_desc, source)
+    if existing is not None and existing.complete:
+        return existing
+
+    state = _ModelState(model)
+    handles: list[Any] = []
+    st: ActivationStore | None = existing
+    try:
+        state.prepare(model, dev)
+        with torch.inference_mode():
+            skip = st.done_batches if st is not None else set()
+            batches = source.batches(skip)
+            if st is None:
+                first = next(batches, None)
+                if first is None:
+                    raise InputError(f"{caller}: the data yielded no batch")
+                infos, shapes, total = _plan(model, spec, first[2], dev, sequence, source.n)
+                manifest = _manifest(description, data_desc, wanted, infos, shapes, total,
+                                     seed, source)
+                st = ActivationStore._create(path, manifest)
+                if temporary:
+                    st._make_temporary()
+                batches = itertools.chain([first], batches)
+            module_layers = {e["name"] for e in st._manifest["layers"]} - {"input", "output"}
+            modules = dict(model.named_modules())
+            cursor = {"start": 0, "seen": set()}
+            torch_dtype = torch.float16 if dtype == "float16" else torch.float32
+
+            def hook(name: str):
+                def fn(mod, args, output):
+                    if name in cursor["seen"]:  # a module called twice: keep the first call
+                        return
+                    cursor["seen"].add(name)
+                    st._write(name, cursor["start"],
+                              _rows(as_tensor(output, f"module {name!r}"), sequence,
+                                    torch_dtype))
+                return fn
+
+            for name in module_layers:
+                handles.append(modules[name].register_forward_hook(hook(name)))
+            st._open_files()
+            from tqdm.auto import tqdm
+
+            with tqdm(total=st.n_batches, initial=len(skip), disable=not progress,
+                      desc="activations", unit="batch", file=sys.stderr) as bar:
+                for b, start, inputs in batches:
+                    cursor["start"], cursor["seen"] = start, set()
+                    if "input" in st:
+                        st._write("input", start, _rows(input_tensor(inputs), sequence,
+                                                        torch_dtype))
+                    out = _forward(model, _to_device(inputs, dev))
+                    if "output" in st:
+                        st._write("output", start, _rows(as_tensor(out, "the model"),
+                                                         sequence, torch_dtype))
+                    missing = module_layers - cursor["seen"]
+                    if missing:
+                        raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did not "
+                                         f"run for batch {b}; cannot capture them")
+                    st._mark_done(b, fsync=fsync)
+                    bar.update(1)
+        if not st.complete:
+            raise InputError(f"{caller}: the data yielded {len(st.done_batches)} batches, "
+                             f"fewer than the {st.n_batches} its length announced")
+        return st
+    finally:
+        for h in handles:
+            h.remove()
+        if st is not None:
+            st._close_files()
+        state.restore(model)
+        if temporary and (st is None or not st.complete):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------
+# model state
+# ----------------------------------------------------------------------------------------
+class _ModelState:
+    """Training flags and device of a model, restored after the extraction."""
+
+    def __init__(self, model: nn.Module):
+        self.training = [(m, m.training) for m in model.modules()]
+        tensors = itertools.chain(model.parameters(), model.buffers())
+        self.devices = {t.device for t in tensors}
+        self.moved = False
+
+    def prepare(self, model: nn.Module, device: torch.device) -> None:
+        model.eval()
+        if self.devices and self.devices != {device}:
+            if len(self.devices) > 1:
+                raise InputError(f"activations: the model's tensors are on several devices "
+                                 f"({sorted(map(str, self.devices))}); pass device=None")
+            model.to(device)
+            self.moved = True
+
+    def restore(self, model: nn.Module) -> None:
+        for m, flag in self.training:
+            m.training = flag
+        if self.moved:
+            model.to(next(iter(self.devices)))
+
+
+def _resolve_device(model: nn.Module, device: Any) -> torch.device:
+    if device is None:
+        t = next(itertools.chain(model.parameters(), model.buffers()), None)
+        return t.device if t is not None else torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("activations: device='cuda' requested but CUDA is not available")
+    return dev
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+# ----------------------------------------------------------------------------------------
+# batches
+# ----------------------------------------------------------------------------------------
+def _forward(model: nn.Module, inputs: Any) -> Any:
+    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+
+
+def _to_device(inputs: Any, device: torch.device) -> Any:
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device)
+    if isinstance(inputs, dict):
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                for k, v in inputs.items()}
+    return inputs
+
+
+def _rows(t: torch.Tensor, sequence: str, dtype: torch.dtype) -> np.ndarray:
+    """One row per sample: 3-D outputs follow the sequence policy, others are flattened."""
+    if t.ndim == 0:
+        raise InputError("activations: a layer returned a scalar, not one value per sample")
+    if t.is_complex():
+        raise InputError("activations: complex activations are not supported")
+    t = t.detach()
+    if t.ndim == 1:
+        t = t[:, None]
+    elif t.ndim == 3 and sequence != "flatten":
+        t = t.float().mean(1) if sequence == "mean" else t[:, 0]
+    return t.reshape(t.shape[0], -1).to("cpu", dtype).numpy()
+
+
+def _slice_inputs(inputs: Any, stop: int) -> Any:
+    """The first ``stop`` samples, copied (the model may modify its input in place)."""
+    if isinstance(inputs, dict):
+        return {k: v[:stop].clone() if isinstance(v, torch.Tensor) and v.ndim else v
+                for k, v in inputs.items()}
+    return inputs[:stop].clone()
+
+
+def _plan(model, spec, inputs, device, sequence, n):
+    """Trace one forward pass on (at most) two samples; resolve the layers and their
+    per-sample shapes."""
+    probe = _slice_inputs(inputs, 2)
+    b = int(input_tensor(probe).shape[0])
+    tr = _trace(model, lambda: _forward(model, _to_device(probe, device)))
+    infos = select_layers(model, spec, tr)
+    shapes = {}
+    for info in infos:
+        if info.name == "input":
+            t = input_tensor(probe)
+        elif info.name == "output":
+            t = tr.output
+        else:
+            t = tr.calls[info.name].output
+            if t is None:
+                raise InputError(f"activations: module {info.name!r} returned no tensor")
+        if t.ndim == 0 or int(t.shape[0]) != b:
+            raise InputError(f"activations: layer {info.name!r} returned shape "
+                             f"{tuple(t.shape)}, whose first axis is not the batch ({b})")
+        d = int(_rows(t, sequence, torch.float32).shape[1])
+        shapes[info.name] = (list(map(int, t.shape[1:])), d)
+    return infos, shapes, tr.total_depth
+
+
+def _manifest(model_desc, data_desc, wanted, infos, shapes, total_depth, seed, source):
+    from .. import __version__
+
+    layers = []
+    for info in infos:
+        raw, d = shapes[info.name]
+        layers.append(dict(info.to_dict(), raw_shape=raw, shape=[source.n, d]))
+    return {"format": FORMAT, "version": VERSION, "idscope_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": model_desc, "data": data_desc, **wanted,
+            "batches": dict(wanted["batches"], done=[]),
+            "layers": layers, "total_depth": int(total_depth), "seed": seed,
+            "convention": CONVENTION, "complete": False}
+
+
+def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_desc: dict,
+              source: _Source) -> ActivationStore | None:
+    """The store to resume, or None to start a new one (after removing an old store's files
+    when ``resume`` is False)."""
+    if not (path / MANIFEST).exists():
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise InputError(f"activations: {path} exists and is not an activation store; "
+                             f"choose an empty or new folder")
+        return None
+    st = ActivationStore.open(path)
+    if not resume:
+        st._remove_files()
+        return None
+    have = st._manifest
+    checks = [("layers", have.get("layers_request"), wanted["layers_request"]),
+              ("dtype", have.get("dtype"), wanted["dtype"]),
+              ("sequence", have.get("sequence"), wanted["sequence"]),
+              ("number of samples", have.get("n_samples"), wanted["n_samples"]),
+              ("batches", {k: have["batches"].get(k) for k in ("size", "total")},
+               wanted["batches"]),
+              ("model (weights fingerprint)", have["model"].get("fingerprint"),
+               model_desc["fingerprint"]),
+              ("data (fingerprint)", have["data"].get("fingerprint"),
+               data_desc.get("fingerprint"))]
+    for what, old, new in checks:
+        if old != new:
+            raise InputError(f"activations: the store in {path} was made with a different "
+                             f"{what} ({old!r}, now {new!r}); pass resume=False to overwrite "
+                             f"it or choose another folder")
+    if not st.complete and source.shuffled:
+        raise InputError(f"activations: cannot resume {path}: the DataLoader shuffles, so "
+                         f"its batches differ from the first run; pass resume=False")
+    return st
+
+
+class _Source:
+    n: int
+    n_batches: int
+    batch_size: int | None
+    shuffled: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def batches(self, skip: set[int]) -> Iterator[tuple[int, int, Any]]:
+        raise NotImplementedError
+
+
+class _ArraySource(_Source):
+    """Tensors, arrays and memmaps: batches are slices (memmaps through a fresh mapping per
+    batch, so pages read do not stay in the process)."""
+
+    def __init__(self, X: Any, batch_size: int, index: Any, transform, dtype: torch.dtype):
+        self.X, self.transform, self.dtype = X, transform, dtype
+        if index is not None:
+            index = np.asarray(index)
+            if index.ndim != 1 or index.dtype.kind not in "iu":
+                raise InputError("activations: index must be a 1-D array of integers")
+            if index.size and (index.min() < -len(X) or index.max() >= len(X)):
+                raise InputError(f"activations: index out of range for {len(X)} samples")
+            index = index % len(X)
+        self.index = index
+        self.n = int(len(X) if index is None else index.size)
+        if self.n == 0:
+            raise InputError("activations: the data hold no sample")
+        self.batch_size = batch_size
+        self.n_batches = -(-self.n // batch_size)
+
+    def _take(self, a: int, b: int) -> np.ndarray | torch.Tensor:
+        X = self.X
+        sel = slice(a, b) if self.index is None else self.index[a:b]
+        if isinstance(X, torch.Tensor):
+            return X[sel if self.index is None else torch.as_tensor(sel)].clone()
+        if is_memmap(X):
+            mm = np.memmap(X.filename, dtype=X.dtype, mode="r", offset=X.offset,
+                           shape=X.shape, order="F" if X.flags.f_contiguous and X.ndim > 1
+                           and not X.flags.c_contiguous else "C")
+            try:
+                return np.array(mm[sel])
+            finally:
+                mm._mmap.close()  # type: ignore[attr-defined]
+        return np.array(X[sel])
+
+    def _tensor(self, block: Any) -> torch.Tensor:
+        t = block if isinstance(block, torch.Tensor) else torch.from_numpy(
+            np.ascontiguousarray(block))
+        if t.is_floating_point() or t.dtype == torch.bool:
+            t = t.to(self.dtype)
+        return t
+
+    def batches(self, skip):
+        for i, a in enumerate(range(0, self.n, self.batch_size)):
+            if i in skip:
+                continue
+            b = min(a + self.batch_size, self.n)
+            x = self._tensor(self._take(a, b))
+            yield i, a, (self.transform(x) if self.transform else x)
+
+    def describe(self):
+        X = self.X
+        kind = "tensor" if isinstance(X, torch.Tensor) else "memmap" if is_memmap(X) else "array"
+        h = hashlib.sha256(f"{tuple(X.shape)}:{X.dtype}".encode())
+        if self.index is not None:
+            h.update(np.ascontiguousarray(self.index, dtype=np.int64).tobytes())
+        for a in sorted({0, self.n // 2, self.n - 1}):
+            row = self._take(a, a + 1)
+            row = row.numpy() if isinstance(row, torch.Tensor) else row
+            h.update(np.ascontiguousarray(row).tobytes())
+        out = {"kind": kind, "shape": list(map(int, X.shape)), "dtype": str(X.dtype),
+               "n_samples": self.n, "subset": self.index is not None,
+               "fingerprint": h.hexdigest()[:16]}
+        if kind == "memmap":
+            out["filename"] = str(X.filename)
+        return out
+
+
+class _LoaderSource(_Source):
+    """A DataLoader (or a Dataset wrapped in one without shuffling)."""
+
+    def __init__(self, loader, transform, dtype: torch.dtype, wrapped: bool):
+        self.loader, self.transform, self.dtype, self.wrapped = loader, transform, dtype, wrapped
+        try:
+            self.n_batches = len(loader)
+            sampler = loader.batch_sampler if loader.batch_sampler is not None else None
+            if loader.batch_size is not None and sampler is not None:
+                self.n = (len(loader) * loader.batch_size if loader.drop_last
+                          else len(loader.sampler))
+            else:
+                self.n = len(loader.dataset)
+        except TypeError:
+            raise InputError("activations: the DataLoader has no length; the number of "
+                             "samples must be known to allocate the store") from None
+        if self.n == 0:
+            raise InputError("activations: the data hold no sample")
+        self.batch_size = loader.batch_size
+        from torch.utils.data import RandomSampler
+
+        self.shuffled = isinstance(getattr(loader, "sampler", None), RandomSampler)
+
+    def batches(self, skip):
+        start = 0
+        for i, item in enumerate(self.loader):
+            x = _inputs_of(item)
+            b = int(input_tensor(x).shape[0])
+            if i not in skip:
+                if isinstance(x, torch.Tensor) and (x.is_floating_point()
+                                                    or x.dtype == torch.bool):
+                    x = x.to(self.dtype)
+                yield i, start, (self.transform(x) if self.transform else x)
+            start += b
+
+    def describe(self):
+        ds = getattr(self.loader, "dataset", None)
+        h = hashlib.sha256(f"{type(ds).__qualname__}:{self.n}:{self.n_batches}".encode())
+        return {"kind": "dataset" if self.wrapped else "dataloader",
+                "dataset": type(ds).__qualname__, "n_samples": self.n,
+                "shuffled": self.shuffled, "fingerprint": h.hexdigest()[:16]}
+
+
+def _inputs_of(item: Any) -> Any:
+    if isinstance(item, (tuple, list)):
+        if not item:
+            raise InputError("activations: the data yielded an empty batch")
+        return _inputs_of(item[0]) if isinstance(item[0], (tuple, list)) else item[0]
+    if isinstance(item, dict) or hasattr(item, "keys"):
+        return {k: v for k, v in dict(item).items() if k not in _LABEL_KEYS}
+    return item
+
+
+def _make_source(data: Any, batch_size: int, index: Any, transform, dtype: torch.dtype
+                 ) -> _Source:
+    from torch.utils.data import DataLoader, Dataset, Subset
+
+    if isinstance(data, DataLoader):
+        if index is not None:
+            raise InputError("activations: index cannot be combined with a DataLoader; "
+                             "pass the Dataset instead")
+        return _LoaderSource(data, transform, dtype, wrapped=False)
+    if isinstance(data, Dataset) and not isinstance(data, torch.Tensor):
+        ds = data if index is None else Subset(data, [int(i) for i in np.asarray(index)])
+        return _LoaderSource(DataLoader(ds, batch_size=batch_size, shuffle=False), transform,
+                             dtype, wrapped=True)
+    if isinstance(data, torch.Tensor) or isinstance(data, np.ndarray):
+        if data.ndim == 0 or len(data) == 0:
+            raise InputError("activations: the data hold no sample")
+        if isinstance(data, np.ndarray) and (data.dtype == object or data.dtype.kind in "USVc"):
+            raise InputError(f"activations: data of dtype {data.dtype} are not numeric")
+        return _ArraySource(data, batch_size, index, transform, dtype)
+    if hasattr(data, "__array__") or isinstance(data, (list, tuple)):
+        arr = np.asarray(data)
+        if arr.dtype == object or arr.ndim == 0:
+            raise InputError("activations: could not convert the data to a numeric array")
+        return _ArraySource(arr, batch_size, index, transform, dtype)
+    raise InputError(f"activations: cannot iterate over {type(data).__name__}; pass a "
+                     f"tensor, array, Dataset or DataLoader")

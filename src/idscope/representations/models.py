@@ -1,0 +1,334 @@
+"""Model sources: Python objects, ``module:callable`` specs, torchvision / timm names,
+transformers configurations, and weights from local files. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._errors import InputError, MissingDependencyError
+
+__all__ = ["load_model", "load_weights", "describe_model", "model_fingerprint",
+           "parse_config_items"]
+
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+def load_model(
+    spec: Any,
+    *,
+    weights: str | os.PathLike | None = None,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    config: dict[str, Any] | None = None,
+    strict: bool = True,
+) -> nn.Module:
+    """A ``torch.nn.Module`` from a specification.
+
+    Parameters
+    ----------
+    spec : nn.Module, callable or str
+        - an ``nn.Module``: returned as it is;
+        - a callable returning a module (called with the keyword arguments below that it
+          accepts);
+        - ``"package.module:callable"`` or ``"path/to/file.py:callable"`` (this runs the code
+          of that module or file);
+        - ``"torchvision:NAME"`` / ``"timm:NAME"``: an architecture with random weights, only
+          when those packages import;
+        - ``"transformers:TYPE"`` (``resnet``, ``vit``, ``convnext``, ... any model type of
+          ``transformers.AutoConfig.for_model``) or ``"transformers:DIR"`` (a local folder with
+          ``config.json``, and ``model.safetensors`` if weights are wanted): built from the
+          configuration with random initialisation; hub names are refused (no download).
+    weights : path, optional
+        A ``state_dict`` in ``.pt``/``.pth``/``.bin``/``.ckpt`` (read with
+        ``torch.load(weights_only=True)``) or ``.safetensors``.
+    num_classes : int, optional
+        Output classes (``num_classes`` of the callable, ``num_labels`` of a transformers
+        configuration).
+    input_shape : (C, H, W), optional
+        Passed to callables that accept it; sets ``num_channels`` and ``image_size`` of a
+        transformers configuration.
+    config : dict, optional
+        Keyword arguments of the callable, or configuration overrides for transformers
+        (e.g. ``{"hidden_sizes": [8, 16], "depths": [1, 1]}``).
+    strict : bool
+        Require the weights' keys to match the model's exactly.
+    """
+    config = dict(config or {})
+    if isinstance(spec, nn.Module):
+        if config or num_classes is not None:
+            raise InputError("load_model: config and num_classes apply to specifications, not "
+                             "to a model object")
+        model = spec
+    elif callable(spec) and not isinstance(spec, str):
+        model = _call(spec, getattr(spec, "__name__", repr(spec)), config, num_classes,
+                      input_shape)
+    elif isinstance(spec, (str, os.PathLike)):
+        model, weights = _from_string(str(spec), weights, config, num_classes, input_shape)
+    else:
+        raise InputError(f"load_model: cannot make a model from {type(spec).__name__}")
+    if weights is not None:
+        load_weights(model, weights, strict=strict)
+    return model
+
+
+def _from_string(spec: str, weights, config, num_classes, input_shape):
+    prefix, _, rest = spec.partition(":")
+    if prefix == "torchvision":
+        return _torchvision(rest, config, num_classes), weights
+    if prefix == "timm":
+        return _timm(rest, config, num_classes), weights
+    if prefix == "transformers":
+        return _transformers(rest, weights, config, num_classes, input_shape)
+    if ":" not in spec:
+        raise InputError(f"load_model: {spec!r} is not a model specification; use "
+                         f"'module:callable', 'file.py:callable', 'torchvision:NAME', "
+                         f"'timm:NAME' or 'transformers:TYPE'")
+    where, attr = spec.rsplit(":", 1)
+    obj = _import_attr(where, attr)
+    if isinstance(obj, nn.Module):
+        return obj, weights
+    if not callable(obj):
+        raise InputError(f"load_model: {spec!r} is neither a module nor a callable")
+    return _call(obj, spec, config, num_classes, input_shape), weights
+
+
+def _import_attr(where: str, attr: str) -> Any:
+    path = Path(where)
+    if where.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise InputError(f"load_model: no such file: {path}")
+        name = "_idscope_model_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise InputError(f"load_model: cannot import {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as exc:
+            raise InputError(f"load_model: cannot import module {where!r} ({exc})") from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise InputError(f"load_model: {where!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _call(fn: Any, label: str, config: dict, num_classes, input_shape) -> nn.Module:
+    kwargs = dict(config)
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key, value in (("num_classes", num_classes), ("input_shape", input_shape)):
+        if value is None:
+            continue
+        if key in params or accepts_any:
+            kwargs[key] = tuple(value) if key == "input_shape" else value
+        elif key == "num_classes":
+            raise InputError(f"load_model: {label} does not accept num_classes")
+    model = fn(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise InputError(f"load_model: {label} returned {type(model).__name__}, not a "
+                         f"torch.nn.Module")
+    return model
+
+
+def _torchvision(name: str, config: dict, num_classes) -> nn.Module:
+    try:
+        import torchvision  # noqa: F401
+        from torchvision import models
+    except Exception as exc:  # ImportError, or a broken install raising anything else
+        raise MissingDependencyError(
+            f"load_model: 'torchvision:{name}' needs torchvision, which cannot be imported "
+            f"here ({type(exc).__name__}: {exc}); pass the model object or a "
+            f"'module:callable' instead") from None
+    kwargs = dict(config)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    try:
+        return models.get_model(name, weights=None, **kwargs)
+    except ValueError as exc:
+        raise InputError(f"load_model: torchvision has no model {name!r} ({exc})") from None
+
+
+def _timm(name: str, config: dict, num_classes) -> nn.Module:
+    try:
+        import timm
+    except Exception as exc:
+        raise MissingDependencyError(
+            f"load_model: 'timm:{name}' needs timm, which cannot be imported here "
+            f"({type(exc).__name__}: {exc}); pass the model object or a 'module:callable' "
+            f"instead") from None
+    kwargs = dict(config)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    try:
+        return timm.create_model(name, pretrained=False, **kwargs)
+    except RuntimeError as exc:
+        raise InputError(f"load_model: timm has no model {name!r} ({exc})") from None
+
+
+def _transformers(name: str, weights, config: dict, num_classes, input_shape):
+    try:
+        import transformers
+    except Exception as exc:
+        raise MissingDependencyError(
+            f"load_model: 'transformers:{name}' needs the transformers package "
+            f"(pip install 'idscope[models]'); import failed: {exc}") from None
+    overrides = dict(config)
+    if num_classes is not None:
+        overrides["num_labels"] = int(num_classes)
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(f"load_model: {path} has no config.json")
+        cfg = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True,
+                                                      **overrides)
+        if weights is None and (path / "model.safetensors").is_file():
+            weights = path / "model.safetensors"
+    else:
+        try:
+            cfg = transformers.AutoConfig.for_model(name, **overrides)
+        except ValueError:
+            raise InputError(f"load_model: 'transformers:{name}' is neither a model type "
+                             f"(resnet, vit, convnext, ...) nor a local folder with "
+                             f"config.json; models are never downloaded") from None
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        if len(shape) == 3:
+            if hasattr(cfg, "num_channels"):
+                cfg.num_channels = shape[0]
+            if hasattr(cfg, "image_size"):
+                cfg.image_size = shape[1]
+    model = None
+    for auto in ("AutoModelForImageClassification", "AutoModel"):
+        try:
+            model = getattr(transformers, auto).from_config(cfg)
+            break
+        except (ValueError, KeyError):
+            continue
+    if model is None:
+        raise InputError(f"load_model: transformers cannot build a model from config type "
+                         f"{type(cfg).__name__}")
+    return model, weights
+
+
+# ----------------------------------------------------------------------------------------
+# weights
+# ----------------------------------------------------------------------------------------
+def load_weights(model: nn.Module, path: str | os.PathLike, *, strict: bool = True) -> None:
+    """Load a ``state_dict`` from ``.safetensors`` or a torch file into ``model``.
+
+    Torch files are read with ``weights_only=True`` (no arbitrary code); checkpoints holding
+    the state dict under ``state_dict``/``model``/``model_state_dict`` are unwrapped, and a
+    ``module.`` prefix (DataParallel) is stripped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"load_model: no such weights file: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except Exception as exc:
+            raise MissingDependencyError(f"load_model: reading {path.name} needs safetensors "
+                                         f"({exc})") from None
+        state = load_file(str(path), device="cpu")
+    elif suffix in _WEIGHT_SUFFIXES:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(f"load_model: {path.name} is not a plain state_dict that "
+                             f"torch.load(weights_only=True) accepts "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                             ) from None
+    else:
+        raise InputError(f"load_model: weights must be .safetensors, .pt, .pth, .bin or "
+                         f".ckpt, got {path.name}")
+    state = _unwrap(state, path)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches are raised even when not strict
+        raise InputError(f"load_model: {path.name} does not fit {type(model).__name__}: "
+                         f"{str(exc).strip().splitlines()[-1][:300]}") from None
+    if strict and (missing or unexpected):
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing key(s) (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected key(s) (e.g. "
+                         f"{', '.join(unexpected[:3])})")
+        raise InputError(f"load_model: {path.name} does not match {type(model).__name__}: "
+                         + "; ".join(parts))
+
+
+def _unwrap(state: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(state, dict) and not all(isinstance(v, torch.Tensor) for v in state.values()):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not state:
+        raise InputError(f"load_model: {path.name} holds no state_dict")
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise InputError(f"load_model: {path.name}: {len(bad)} entrie(s) are not tensors "
+                         f"(e.g. {bad[0]!r})")
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return state
+
+
+# ----------------------------------------------------------------------------------------
+# descriptions
+# ----------------------------------------------------------------------------------------
+def model_fingerprint(model: nn.Module) -> str:
+    """SHA-256 (16 hex digits) of the architecture's parameter/buffer names, shapes, dtypes
+    and values: two models with the same fingerprint compute the same function."""
+    h = hashlib.sha256(type(model).__qualname__.encode())
+    for key, value in model.state_dict().items():
+        t = value.detach().cpu().contiguous()
+        h.update(f"{key}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def describe_model(model: nn.Module, spec: str | None = None) -> dict[str, Any]:
+    return {"class": f"{type(model).__module__}.{type(model).__qualname__}",
+            "spec": spec, "n_parameters": int(sum(p.numel() for p in model.parameters())),
+            "fingerprint": model_fingerprint(model)}
+
+
+def parse_config_items(items: list[str] | None) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (values parsed as JSON where they parse, else text)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"--model-config: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
