@@ -36,6 +36,7 @@ from .._errors import InputError
 from .._validation import check_choice, check_int
 from .training import (
     _as_tensors,
+    _check_labels_fit,
     _eval_mode,
     _model_device,
     _model_dtype,
@@ -223,9 +224,22 @@ def attack(
     dev = _model_device(model)
     gen = _generator(seed, dev) if random_start and method == "pgd" else None
     with _eval_mode(model):
+        _check_outputs(model, Xt, yt, dev, caller)
         return _attack(model, Xt.to(dev), yt.to(dev), method=method, eps=e * (hi - lo),
                        norm=norm, steps=steps, alpha=alpha * (hi - lo), lo=lo, hi=hi,
                        random_start=random_start, keep_best=keep_best, gen=gen)
+
+
+def _check_outputs(model: nn.Module, X: torch.Tensor, y: torch.Tensor, dev: torch.device,
+                   caller: str) -> None:
+    """One sample through the model: it must accept X and have a logit for every label."""
+    try:
+        with torch.no_grad():
+            out = model(X[:1].to(dev))
+    except RuntimeError as exc:
+        raise InputError(f"{caller}: the model does not accept inputs of shape "
+                         f"{tuple(X.shape[1:])}: {exc}") from None
+    _check_labels_fit(y, int(out.reshape(1, -1).shape[1]), "data", caller)
 
 
 def _alpha(step_size: Any, eps: float, steps: int, caller: str) -> float:
@@ -286,64 +300,15 @@ class RobustnessResult:
         raise KeyError((method, eps))
 
 
-def evaluate_robustness(
-    model: nn.Module,
-    X: Any,
-    y: Any,
-    *,
-    eps: float | Sequence[float] = (1 / 255, 2 / 255, 4 / 255, 8 / 255),
-    methods: str | Iterable[str] = ("fgsm", "pgd"),
-    norm: str = "linf",
-    data_range: tuple[float, float] = (0.0, 1.0),
-    batch_size: int = 256,
-    steps: int = 10,
-    step_size: float | None = None,
-    random_start: bool = False,
-    keep_best: bool = True,
-    seed: int = 0,
-    progress: bool = False,
-) -> RobustnessResult:
-    """Loss and accuracy of ``model`` on (X, y), clean and under attack, for each (method, ε).
-
-    All inputs (every ε in [0, 1], methods, norm, range, labels, data inside the range) are
-    checked before any attack runs. See :func:`attack` for the attacks and conventions; the
-    loss penalty ``adv_loss − clean_loss`` at ε = 2/255 (FGSM, L∞) is Konz & Mazurowski's
-    robustness measure.
-    """
-    caller = "evaluate_robustness"
-    eps_list = [eps] if np.isscalar(eps) else list(eps)
-    if not eps_list:
-        raise InputError(f"{caller}: eps is empty")
-    eps_list = [_check_eps(e, caller) for e in eps_list]
-    method_list = [methods] if isinstance(methods, str) else list(methods)
-    if not method_list:
-        raise InputError(f"{caller}: methods is empty")
-    for m in method_list:
-        check_choice(m, "method", METHODS, caller=caller)
-    check_choice(norm, "norm", NORMS, caller=caller)
-    lo, hi = _check_range(data_range, caller)
-    batch_size = check_int(batch_size, "batch_size", caller=caller, low=1)
-    steps = check_int(steps, "steps", caller=caller, low=1)
-    seed = check_int(seed, "seed", caller=caller, low=0)
-    alpha = {e: _alpha(step_size, e, steps, caller) for e in eps_list}
-    Xt, yt = _as_tensors((X, y), "data", caller, _model_dtype(model))
-    _check_in_range(Xt, lo, hi, caller)
-    dev = _model_device(model)
-    gen = _generator(seed, dev) if random_start else None
-    combos = [(m, e) for m in method_list for e in eps_list]
-    sums = {c: [0.0, 0.0] for c in combos}
-    clean = [0.0, 0.0]
-    n = Xt.shape[0]
-    bar = None
-    if progress:
-        import sys
-
-        if sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, desc="attack", unit="sample", leave=False)
+def _run_batches(model: nn.Module, Xt: torch.Tensor, yt: torch.Tensor,
+                 combos: list[tuple[str, float]], sums: dict[tuple[str, float], list[float]],
+                 clean: list[float], *, batch_size: int, dev: torch.device, lo: float,
+                 hi: float, norm: str, steps: int, alpha: dict[float, float],
+                 random_start: bool, keep_best: bool, gen: torch.Generator | None,
+                 bar: Any) -> None:
+    """Accumulate summed clean and attacked loss / correct counts over batches (in place)."""
     with _eval_mode(model):
-        for start in range(0, n, batch_size):
+        for start in range(0, Xt.shape[0], batch_size):
             xb = Xt[start:start + batch_size].to(dev)
             yb = yt[start:start + batch_size].to(dev)
             with torch.no_grad():
@@ -360,8 +325,82 @@ def evaluate_robustness(
                     sums[(m, e)][1] += float((predict_labels(la) == yb).sum())
             if bar is not None:
                 bar.update(xb.shape[0])
-    if bar is not None:
-        bar.close()
+
+
+def evaluate_robustness(
+    model: nn.Module,
+    X: Any,
+    y: Any,
+    *,
+    eps: float | Sequence[float] = (1 / 255, 2 / 255, 4 / 255, 8 / 255),
+    methods: str | Iterable[str] = ("fgsm", "pgd"),
+    norm: str = "linf",
+    data_range: tuple[float, float] = (0.0, 1.0),
+    batch_size: int = 256,
+    steps: int = 10,
+    step_size: float | None = None,
+    random_start: bool = False,
+    keep_best: bool = True,
+    seed: int = 0,
+    threads: int | None = None,
+    progress: bool = False,
+) -> RobustnessResult:
+    """Loss and accuracy of ``model`` on (X, y), clean and under attack, for each (method, ε).
+
+    All inputs (every ε in [0, 1], methods, norm, range, labels, data inside the range) are
+    checked before any attack runs. See :func:`attack` for the attacks and conventions; the
+    loss penalty ``adv_loss − clean_loss`` at ε = 2/255 (FGSM, L∞) is Konz & Mazurowski's
+    robustness measure. ``threads`` sets ``torch.set_num_threads`` for the duration (restored
+    afterwards); ``progress`` shows a tqdm bar over samples on a terminal.
+    """
+    caller = "evaluate_robustness"
+    eps_list = [eps] if np.ndim(eps) == 0 else list(np.ravel(eps))
+    if not eps_list:
+        raise InputError(f"{caller}: eps is empty")
+    eps_list = [_check_eps(e, caller) for e in eps_list]
+    method_list = [methods] if isinstance(methods, str) else list(methods)
+    if not method_list:
+        raise InputError(f"{caller}: methods is empty")
+    for m in method_list:
+        check_choice(m, "method", METHODS, caller=caller)
+    check_choice(norm, "norm", NORMS, caller=caller)
+    lo, hi = _check_range(data_range, caller)
+    batch_size = check_int(batch_size, "batch_size", caller=caller, low=1)
+    steps = check_int(steps, "steps", caller=caller, low=1)
+    seed = check_int(seed, "seed", caller=caller, low=0)
+    if threads is not None:
+        threads = check_int(threads, "threads", caller=caller, low=1)
+    alpha = {e: _alpha(step_size, e, steps, caller) for e in eps_list}
+    Xt, yt = _as_tensors((X, y), "data", caller, _model_dtype(model))
+    _check_in_range(Xt, lo, hi, caller)
+    dev = _model_device(model)
+    with _eval_mode(model):
+        _check_outputs(model, Xt, yt, dev, caller)
+    gen = _generator(seed, dev) if random_start else None
+    combos = [(m, e) for m in method_list for e in eps_list]
+    sums = {c: [0.0, 0.0] for c in combos}
+    clean = [0.0, 0.0]
+    n = Xt.shape[0]
+    bar = None
+    if progress:
+        import sys
+
+        if sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc="attack", unit="sample", leave=False)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        _run_batches(model, Xt, yt, combos, sums, clean, batch_size=batch_size, dev=dev,
+                     lo=lo, hi=hi, norm=norm, steps=steps, alpha=alpha,
+                     random_start=random_start, keep_best=keep_best, gen=gen, bar=bar)
+    finally:
+        if threads is not None:
+            torch.set_num_threads(old_threads)
+        if bar is not None:
+            bar.close()
     clean_loss, clean_acc = clean[0] / n, clean[1] / n
     rows = []
     for m, e in combos:
@@ -371,7 +410,7 @@ def evaluate_robustness(
                      "clean_acc": clean_acc, "adv_loss": adv_loss, "adv_acc": adv_acc,
                      "loss_penalty": adv_loss - clean_loss, "acc_drop": clean_acc - adv_acc,
                      "n": n})
-    settings = {"norm": norm, "data_range": [lo, hi], "steps": steps,
+    settings = {"norm": norm, "data_range": [lo, hi], "steps": steps, "threads": threads,
                 "step_size": step_size, "random_start": random_start, "keep_best": keep_best,
                 "seed": seed, "batch_size": batch_size}
     return RobustnessResult(tuple(rows), clean_loss, clean_acc, n, settings)
