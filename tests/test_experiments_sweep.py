@@ -1,15 +1,17 @@
-"""Sweeps: config → plan → runs → resumable results; bad input fails before any run."""
+"""Sweeps: config → plan → runs → resumable results; bad input fails before any run.
+
+The sweeps train real (tiny) networks on scikit-learn's digits: 2 tasks × 2 sizes × 1 model
+× 2 seeds, 3 epochs, about 0.1 s a run.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,69 +23,18 @@ from idscope.experiments.plan import make_plan
 from idscope.experiments.results import TIMING_COLUMNS, ResultsStore, load_results
 from idscope.experiments.runner import Components, run_job, split_task
 
-# ---------------------------------------------------------------------------------------------
-# Fakes for the training pieces: a fixed random-feature nearest-centroid "network". They keep
-# the plan/resume/executor tests independent of training speed; the digits sweeps below use
-# the real pieces.
 
-
-def fake_build_model(name, input_shape, n_classes, *, seed=0, **kw):
-    if name != "fake":
-        raise InputError(f"build_model: unknown architecture {name!r}; available: ['fake']")
-    rng = np.random.default_rng(seed)
-    return {"W": rng.standard_normal((int(np.prod(input_shape)), kw.get("width", 8)))}
-
-
-def _features(model, X):
-    return np.tanh(np.asarray(X, dtype=np.float64).reshape(len(X), -1) @ model["W"])
-
-
-def _loss_acc(model, X, y):
-    f = _features(model, X)
-    d = ((f[:, None, :] - model["centroids"][None]) ** 2).sum(-1)
-    logits = -d
-    logp = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-    return float(-logp[np.arange(len(y)), y].mean()), float((d.argmin(1) == y).mean())
-
-
-def fake_train(model, train, test, *, epochs, batch_size, lr, optimizer, weight_decay, seed,
-               device, checkpoint):
-    (Xtr, ytr), (Xte, yte) = train, test
-    f = _features(model, Xtr)
-    model = dict(model, centroids=np.stack([f[ytr == c].mean(0) for c in (0, 1)]))
-    trl, tra = _loss_acc(model, Xtr, ytr)
-    tel, tea = _loss_acc(model, Xte, yte)
-    final = {"train_loss": trl, "train_acc": tra, "test_loss": tel, "test_acc": tea}
-    return SimpleNamespace(model=model, history=[dict(final, epoch=e) for e in range(epochs)],
-                           final=final)
-
-
-def fake_activations(model, X, layers="last_hidden", store=None):
-    return {"hidden": _features(model, X)}
-
-
-def fake_robustness(model, X, y, *, eps, methods, data_range):
-    cl, ca = _loss_acc(model, X, y)
-    rows = [{"method": m, "eps": e, "clean_loss": cl, "clean_acc": ca, "adv_loss": cl + e,
-             "adv_acc": ca - e / 2, "loss_penalty": e, "acc_drop": e / 2}
-            for m in methods for e in eps]
-    return SimpleNamespace(rows=rows)
-
-
-FAKES = Components(build_model=fake_build_model, train_classifier=fake_train,
-                   activations=fake_activations, evaluate_robustness=fake_robustness)
-
-
-def fake_config(**over):
+# 2 tasks x 2 sizes x 1 model x 2 seeds on sklearn:digits, tiny MLP, 3 epochs.
+def digits_config(**over):
     raw = {
-        "name": "fake",
+        "name": "digits",
         "datasets": [{"name": "digits", "source": "sklearn:digits", "tasks": [[0, 1], [3, 8]]}],
-        "models": [{"name": "fake", "kwargs": {"width": 6}}],
-        "training": {"sizes": [30, 60], "test_size": 40, "seeds": [0, 1], "epochs": 2},
-        "measure": {"robustness": {"eps": [0.01, 0.03], "methods": ["fgsm"]}},
+        "models": [{"name": "mlp", "kwargs": {"depth": 1, "width": 16}}],
+        "training": {"sizes": [40, 80], "test_size": 60, "seeds": [0, 1], "epochs": 3,
+                     "batch_size": 16, "lr": 0.01},
+        "measure": {"robustness": {"eps": [2 / 255, 0.05], "methods": ["fgsm", "pgd"]}},
     }
-    for k, v in over.items():
-        raw[k] = v
+    raw.update(over)
     return parse_config(raw)
 
 
@@ -105,6 +56,15 @@ def _stable(df):
     return df.drop(columns=[c for c in TIMING_COLUMNS if c in df.columns])
 
 
+@pytest.fixture(scope="module")
+def full_digits(tmp_path_factory):
+    """The digits sweep run once, uninterrupted: the reference table."""
+    out = tmp_path_factory.mktemp("full")
+    res = run_sweep(digits_config(), out)
+    assert (res.n_planned, res.n_run, res.n_skipped, res.n_failed) == (8, 8, 0, 0)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Config and plan
 
@@ -122,8 +82,8 @@ synthetic = "manifold_images"
 params = { n = 200, intrinsic_dim = 3, image_size = 8, margin = 0.05, seed = 1 }
 
 [[models]]
-name = "fake"
-kwargs = { width = 4 }
+name = "mlp"
+kwargs = { depth = 1, width = 8 }
 
 [training]
 sizes = [40, 60]
@@ -150,7 +110,7 @@ def test_config_parses_into_an_immutable_plan(tmp_path):
     assert cfg.training.sizes == (40, 60) and cfg.training.seeds == (0, 1, 2)
     assert cfg.measure.robustness_eps == (0.0, 0.5)
     assert cfg.measure.d_repr == "test"
-    plan = make_plan(cfg, FAKES)
+    plan = make_plan(cfg)
     # (2 + 1 tasks) x 1 model x 2 sizes x 3 seeds
     assert len(plan) == 18 and len(set(plan.keys)) == 18
     job = plan.jobs[0]
@@ -159,20 +119,18 @@ def test_config_parses_into_an_immutable_plan(tmp_path):
     assert all(len(k) == 16 and int(k, 16) >= 0 for k in plan.keys)
 
 
-def test_run_keys_are_stable_and_depend_only_on_settings(tmp_path):
-    a = make_plan(fake_config(), FAKES).keys
-    assert make_plan(fake_config(), FAKES).keys == a
+def test_run_keys_are_stable_and_depend_only_on_settings():
+    tr = {"sizes": [40, 80], "test_size": 60, "seeds": [0, 1], "epochs": 3}
+    a = make_plan(digits_config(training=tr)).keys
+    assert make_plan(digits_config(training=tr)).keys == a
     # Where a run executes and the sweep's name are not settings of the run.
-    b = make_plan(fake_config(name="renamed", training={
-        "sizes": [30, 60], "test_size": 40, "seeds": [0, 1], "epochs": 2, "device": "cuda",
-        "threads": 4}), FAKES).keys
+    b = make_plan(digits_config(name="renamed", training=dict(tr, device="cuda", threads=4)),
+                  check_models=False).keys
     assert b == a
-    c = make_plan(fake_config(training={"sizes": [30, 60], "test_size": 40, "seeds": [0, 1],
-                                        "epochs": 2, "lr": 0.01}), FAKES).keys
+    c = make_plan(digits_config(training=dict(tr, lr=0.01))).keys
     assert not set(c) & set(a)
     # Adding a size adds runs and keeps the others' keys.
-    d = make_plan(fake_config(training={"sizes": [30, 60, 90], "test_size": 40,
-                                        "seeds": [0, 1], "epochs": 2}), FAKES).keys
+    d = make_plan(digits_config(training=dict(tr, sizes=[40, 80, 120]))).keys
     assert set(a) < set(d) and len(d) == len(a) + 4
 
 
@@ -213,7 +171,7 @@ def test_split_is_balanced_disjoint_nested_and_test_set_fixed():
 def test_bad_config_fails_before_any_run(tmp_path, change, match):
     calls = Counting()
     with pytest.raises(InputError, match=match):
-        run_sweep(fake_config(**change), tmp_path / "out", components=FAKES, run_fn=calls)
+        run_sweep(digits_config(**change), tmp_path / "out", run_fn=calls)
     assert calls.calls == []
     assert not (tmp_path / "out" / "runs").exists() or not any(
         (tmp_path / "out" / "runs").iterdir())
@@ -232,8 +190,7 @@ def test_missing_ray_is_a_clear_error_before_any_run(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     calls = Counting()
     with pytest.raises(MissingDependencyError, match="needs Ray"):
-        run_sweep(fake_config(), tmp_path / "out", executor="ray", components=FAKES,
-                  run_fn=calls)
+        run_sweep(digits_config(), tmp_path / "out", executor="ray", run_fn=calls)
     assert calls.calls == []
     from idscope.cli.main import main
 
@@ -246,60 +203,64 @@ def test_missing_ray_is_a_clear_error_before_any_run(tmp_path, monkeypatch):
 # Resume: nothing lost, nothing recomputed
 
 
-def test_interrupted_sweep_resumes_without_recomputing(tmp_path):
-    cfg = fake_config()
-    full = run_sweep(cfg, tmp_path / "full", components=FAKES)
-    assert (full.n_planned, full.n_run, full.n_skipped) == (8, 8, 0)
+def test_interrupted_sweep_resumes_without_recomputing(tmp_path, full_digits):
+    cfg = digits_config()
 
     first = Counting(interrupt_at=3)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(cfg, tmp_path / "resumed", components=FAKES, run_fn=first)
+        run_sweep(cfg, tmp_path / "resumed", run_fn=first)
     assert len(ResultsStore(tmp_path / "resumed")) == 2  # the 3rd run left nothing behind
     second = Counting()
-    res = run_sweep(cfg, tmp_path / "resumed", components=FAKES, run_fn=second)
+    res = run_sweep(cfg, tmp_path / "resumed", run_fn=second)
     assert (res.n_skipped, res.n_run) == (2, 6)
     assert len(second.calls) == 6 and not set(second.calls) & set(first.calls[:2])
     assert set(first.calls[2:3]) <= set(second.calls)  # the interrupted run is redone
     third = Counting()
-    assert run_sweep(cfg, tmp_path / "resumed", components=FAKES, run_fn=third).n_run == 0
+    assert run_sweep(cfg, tmp_path / "resumed", run_fn=third).n_run == 0
     assert third.calls == []
 
     import pandas as pd
 
-    a, b = load_results(tmp_path / "full"), load_results(tmp_path / "resumed")
+    a, b = load_results(full_digits), load_results(tmp_path / "resumed")
     pd.testing.assert_frame_equal(_stable(a), _stable(b))
     # The Parquet and CSV tables hold the same rows as the run files.
     pd.testing.assert_frame_equal(_stable(load_results(tmp_path / "resumed" /
                                                        "results.parquet")), _stable(b))
     csv = load_results(tmp_path / "resumed" / "results.csv")
-    np.testing.assert_allclose(csv["test_loss"], b["test_loss"], rtol=1e-15)
+    for col in ("test_loss", "d_repr", "label_sharpness", "fgsm_eps0.00784314_loss_penalty"):
+        np.testing.assert_allclose(csv[col], b[col], rtol=1e-15)
     assert list(csv["key"]) == list(b["key"])
 
 
-def test_rows_hold_settings_and_measurements(tmp_path):
-    res = run_sweep(fake_config(), tmp_path / "out", components=FAKES)
-    df = res.table()
+def test_rows_hold_settings_and_measurements(full_digits):
+    df = load_results(full_digits)
     assert len(df) == 8
     assert sorted(df["task"].unique()) == ["0-1", "3-8"]
-    assert sorted(df["n_train"].unique()) == [30, 60]
+    assert sorted(df["n_train"].unique()) == [40, 80]
+    assert (df["test_acc"] > 0.8).all()  # digit pairs are easy even after 3 epochs
     for col in ("key", "dataset", "model", "seed", "lr", "train_loss", "test_loss", "test_acc",
                 "d_data_mle", "d_data_mle_pope", "d_data_twonn", "label_sharpness", "d_repr",
-                "fgsm_eps0.01_loss_penalty", "fgsm_eps0.03_acc_drop", "history"):
+                "fgsm_eps0.00784314_loss_penalty", "pgd_eps0.05_acc_drop", "history"):
         assert col in df.columns, col
+        if col not in ("key", "dataset", "model", "history"):
+            assert np.isfinite(df[col].astype(float)).all(), col
     # Pope's normalisation is (k-2)/(k-1) times MacKay-Ghahramani's (k = 20).
     np.testing.assert_allclose(df["d_data_mle_pope"], df["d_data_mle"] * 18 / 19, rtol=1e-12)
-    np.testing.assert_allclose(df["fgsm_eps0.03_loss_penalty"], 0.03)
-    assert (df["d_repr_split"] == "train").all()
-    assert json.loads(df["history"].iloc[0])[0]["epoch"] == 0
+    # PGD is at least as strong as FGSM (it starts from the FGSM step and keeps the best).
+    assert (df["pgd_eps0.05_loss_penalty"] >= df["fgsm_eps0.05_loss_penalty"] - 1e-6).all()
+    assert (df["d_repr_split"] == "train").all() and (df["d_repr_layer"] == "hidden").all()
+    assert (df["d_repr_features"] == 16).all()
+    hist = json.loads(df["history"].iloc[0])
+    assert len(hist) == 3 and hist[-1]["test_loss"] == pytest.approx(df["test_loss"].iloc[0])
     # K_F of the training subset, recomputed here by brute force.
     from idscope.data import load, select_classes
 
     ds = select_classes(load("sklearn:digits"), [3, 8])
-    row = df[(df["task"] == "3-8") & (df["n_train"] == 30) & (df["seed"] == 1)].iloc[0]
-    tr, _ = split_task(ds.y, 30, 40, split_seed=0, seed=1)
-    X = ds.X[tr].reshape(30, -1) / 16.0
+    row = df[(df["task"] == "3-8") & (df["n_train"] == 40) & (df["seed"] == 1)].iloc[0]
+    tr, _ = split_task(ds.y, 40, 60, split_seed=0, seed=1)
+    X = ds.X[tr].reshape(40, -1) / 16.0
     y = ds.y[tr]
-    dmin = min(np.linalg.norm(X[i] - X[j]) for i in range(30) for j in range(30)
+    dmin = min(np.linalg.norm(X[i] - X[j]) for i in range(40) for j in range(40)
                if y[i] != y[j])
     np.testing.assert_allclose(row["label_sharpness"], 1 / dmin, rtol=1e-10)
 
@@ -307,10 +268,10 @@ def test_rows_hold_settings_and_measurements(tmp_path):
 def test_process_pool_gives_the_same_table(tmp_path):
     import pandas as pd
 
-    cfg = fake_config(training={"sizes": [30], "test_size": 40, "seeds": [0, 1]})
-    serial = run_sweep(cfg, tmp_path / "serial", components=FAKES).table()
-    pooled = run_sweep(cfg, tmp_path / "pool", executor=LocalExecutor(workers=2),
-                       components=FAKES).table()
+    cfg = digits_config(training={"sizes": [40], "test_size": 60, "seeds": [0, 1],
+                                  "epochs": 2})
+    serial = run_sweep(cfg, tmp_path / "serial").table()
+    pooled = run_sweep(cfg, tmp_path / "pool", executor=LocalExecutor(workers=2)).table()
     pd.testing.assert_frame_equal(_stable(serial), _stable(pooled))
 
 
@@ -323,13 +284,12 @@ def test_a_failing_run_keeps_finished_runs(tmp_path):
     from idscope.experiments.executors import RunFailedError
 
     with pytest.raises(RunFailedError, match="diverged"):
-        run_sweep(fake_config(), tmp_path / "a", components=FAKES, run_fn=flaky)
+        run_sweep(digits_config(), tmp_path / "a", run_fn=flaky)
     assert len(ResultsStore(tmp_path / "a")) >= 1
-    res = run_sweep(fake_config(), tmp_path / "b", components=FAKES, run_fn=flaky,
-                    keep_going=True)
+    res = run_sweep(digits_config(), tmp_path / "b", run_fn=flaky, keep_going=True)
     assert (res.n_run, res.n_failed) == (4, 4)
     assert len(list((tmp_path / "b" / "failed").glob("*.txt"))) == 4
-    res = run_sweep(fake_config(), tmp_path / "b", components=FAKES)  # failures are retried
+    res = run_sweep(digits_config(), tmp_path / "b")  # failures are retried
     assert (res.n_skipped, res.n_run) == (4, 4)
     assert not list((tmp_path / "b" / "failed").glob("*.txt"))
 
@@ -337,7 +297,7 @@ def test_a_failing_run_keeps_finished_runs(tmp_path):
 KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
-from test_experiments_sweep import FAKES, fake_config
+from test_experiments_sweep import digits_config
 from idscope.experiments.executors import run_sweep
 from idscope.experiments.runner import run_job
 
@@ -348,11 +308,11 @@ def killer(job, components):
         os.kill(os.getpid(), signal.SIGKILL)  # dies mid-run, as under an OOM killer
     return run_job(job, components)
 
-run_sweep(fake_config(), {out!r}, components=FAKES, run_fn=killer)
+run_sweep(digits_config(), {out!r}, run_fn=killer)
 """
 
 
-def test_sigkilled_sweep_resumes(tmp_path):
+def test_sigkilled_sweep_resumes(tmp_path, full_digits):
     out = tmp_path / "killed"
     script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -361,6 +321,75 @@ def test_sigkilled_sweep_resumes(tmp_path):
     assert len(list((out / "runs").glob("*.json"))) == 3
     assert not [p for p in out.rglob("*") if p.name.startswith(".")]  # no stray temp files
     calls = Counting()
-    res = run_sweep(fake_config(), out, components=FAKES, run_fn=calls)
+    res = run_sweep(digits_config(), out, run_fn=calls)
     assert (res.n_skipped, res.n_run, len(calls.calls)) == (3, 5, 5)
-    assert len(load_results(out)) == 8
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(_stable(load_results(out)),
+                                  _stable(load_results(full_digits)))
+
+
+def test_components_replace_one_piece(tmp_path):
+    """A custom piece (here a trainer that records its calls) changes nothing else."""
+    from idscope.experiments.training import train_classifier
+
+    seen = []
+
+    def trainer(model, train, test, **kw):
+        seen.append((train[0].shape, kw["epochs"], kw["seed"]))
+        return train_classifier(model, train, test, **kw)
+
+    cfg = digits_config(training={"sizes": [40], "test_size": 60, "seeds": [0], "epochs": 2})
+    res = run_sweep(cfg, tmp_path / "c", components=Components(train_classifier=trainer))
+    ref = run_sweep(cfg, tmp_path / "r")
+    assert res.n_run == 2 and seen == [((40, 1, 8, 8), 2, 0)] * 2
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(_stable(res.table()), _stable(ref.table()))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_sweep_and_analyze(tmp_path, capsys, monkeypatch):
+    from idscope.cli.main import main
+
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(textwrap.dedent("""
+        name = "cli"
+        [[datasets]]
+        source = "sklearn:digits"
+        tasks = [[0, 1], [3, 8]]
+        [[models]]
+        name = "mlp"
+        kwargs = { depth = 1, width = 16 }
+        [training]
+        sizes = [40, 80]
+        test_size = 60
+        epochs = 2
+        lr = 0.01
+        batch_size = 16
+        [measure.robustness]
+        eps = [0.00784313725490196]
+    """))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg.read_text().replace("epochs = 2", "epochs = 2\nfoo = 1"))
+    assert main(["sweep", str(bad), "--out", str(tmp_path / "x")]) == 2
+    assert "unknown setting(s) ['foo']" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(cfg), "--dry-run"]) == 0
+    assert "4 run(s): 0 done, 4 pending" in capsys.readouterr().out
+    assert main(["sweep", str(cfg), "--no-progress"]) == 0  # default folder ./sweep-cli
+    assert "4 run(s) planned, 0 already done, 4 run now" in capsys.readouterr().out
+    assert main(["sweep", str(cfg), "--out", "sweep-cli"]) == 0
+    assert "4 already done, 0 run now" in capsys.readouterr().out
+    assert main(["analyze", "sweep-cli", "--bootstrap", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "scaling exponents" in out and "joint fit" in out
+    written = {p.name for p in (tmp_path / "sweep-cli" / "analysis").iterdir()}
+    for name in ("scaling_exponents.csv", "joint_fit.csv", "robustness_vs_sharpness.csv",
+                 "repr_vs_data.csv", "hidden_id_vs_error.csv", "skipped.csv", "scaling.png",
+                 "exponents.png", "joint_fit.png", "robustness_vs_sharpness.png",
+                 "repr_vs_data.png"):
+        assert name in written, name

@@ -15,7 +15,8 @@ Protocol (Konz & Mazurowski 2024, §3–4 of the science brief):
 5. measured as the config asks: d_data on the training subset (MLE k=20 in both conventions —
    MacKay–Ghahramani ``k-1`` and Pope's ``k-2`` — and TwoNN), the exact label sharpness K_F of
    the training subset, d_repr = TwoNN of the last hidden layer's activations on the training
-   (default) or test set, and the FGSM/PGD ε sweep on the test set.
+   (default) or test set (the layer is the model's declared ``last_hidden_layer``, the
+   built-ins' ``hidden`` module: post-ReLU), and the FGSM/PGD ε sweep on the test set.
 
 The result is one flat dict: the run key, every setting, and every number, so that a results
 table is a list of such rows.
@@ -175,6 +176,12 @@ def prepare_dataset(spec: DatasetSpec, components: Components | None = None) -> 
     if not hi > lo:
         raise InputError(f"dataset {spec.name!r}: constant features (intensity range "
                          f"[{lo}, {hi}]); nothing to learn")
+    xmin, xmax = float(X.min()), float(X.max())
+    tol = 1e-6 * (hi - lo)
+    if xmin < lo - tol or xmax > hi + tol:
+        raise InputError(f"dataset {spec.name!r}: values span [{xmin:g}, {xmax:g}], outside "
+                         f"its intensity range [{lo:g}, {hi:g}]; set intensity_range to the "
+                         f"range the data can take")
     if spec.scale == "unit":
         X = (X - lo) / (hi - lo)
         data_range = (0.0, 1.0)
@@ -216,18 +223,12 @@ def split_task(y01: np.ndarray, n_train: int, test_size: int, *, split_seed: int
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def model_input(X: np.ndarray) -> np.ndarray:
-    """Features as a network takes them: (N, D) tables stay, (N, H, W) images become
-    (N, 1, H, W), and (N, H, W, C) channels-last images become (N, C, H, W); float32."""
-    X = np.asarray(X)
-    if X.ndim == 3:
-        X = X[:, None, :, :]
-    elif X.ndim == 4:
-        X = np.transpose(X, (0, 3, 1, 2))
-    elif X.ndim != 2:
-        raise InputError(f"model_input: features must be (N, D), (N, H, W) or (N, H, W, C), "
-                         f"got shape {X.shape}")
-    return np.ascontiguousarray(X, dtype=np.float32)
+def model_input(X: np.ndarray) -> Any:
+    """Features as a network takes them (a float32 tensor): (N, D) tables stay, images stored
+    as (N, H, W) or channels-last (N, H, W, C) become (N, 1, H, W) / (N, C, H, W)."""
+    from .training import as_model_input
+
+    return as_model_input(X, channels_last=True)
 
 
 def model_input_shape(X: np.ndarray) -> tuple[int, ...]:
@@ -343,7 +344,7 @@ def run_job(job: Job, components: Components | None = None) -> dict[str, Any]:
                                                                 ytr).value)
         if ms.d_repr:
             Min = Mtr if ms.d_repr == "train" else Mte
-            store = comps.activations(trained, Min, layers="last_hidden")
+            store = comps.activations(trained, Min, layers=_hidden_layers(trained))
             layer = _only_layer(store)
             acts = np.asarray(store[layer], dtype=np.float64).reshape(len(Min), -1)
             row["d_repr"] = _num(comps.twonn(acts).dimension)
@@ -363,6 +364,16 @@ def run_job(job: Job, components: Components | None = None) -> dict[str, Any]:
     row["device"] = job.training.device
     row["seconds"] = time.perf_counter() - t0
     return row
+
+
+def _hidden_layers(model: Any) -> Any:
+    """The layer to capture: the model's declared last hidden layer (the built-ins'
+    ``hidden``; a custom model may set ``model.last_hidden_layer``), else the capture's
+    ``"last_hidden"`` preset (the last module before the head)."""
+    from .architectures import last_hidden_layer
+
+    name = last_hidden_layer(model) if hasattr(model, "named_modules") else None
+    return [name] if name else "last_hidden"
 
 
 def _only_layer(store: Any) -> str:
