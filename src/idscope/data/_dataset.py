@@ -26,3 +26,24 @@ class Dataset:
         """Features as a 2-D (N, D) array (a view when possible; memmaps stay memmaps)."""
         X = self.X
         return X if X.ndim == 2 else X.reshape(X.shape[0], -1)
+
+
+def slice_rows(X: Any, start: int, stop: int) -> Any:
+    """Rows [start, stop) as a view. For a file-backed ``np.memmap`` the result is a fresh
+    memmap with the right file offset (numpy's slices keep the parent's offset), so the
+    neighbour engine can still stream it from disk."""
+    part = X[start:stop]
+    filename = getattr(X, "filename", None)
+    if not isinstance(X, np.memmap) or filename is None or not X.flags.c_contiguous \
+            or stop <= start:
+        return part
+    row_bytes = X.itemsize * int(np.prod(X.shape[1:], dtype=np.int64))
+    try:
+        mm = np.memmap(filename, dtype=X.dtype, mode="r", offset=X.offset + start * row_bytes,
+                       shape=(stop - start, *X.shape[1:]))
+    except (OSError, ValueError):
+        return part
+    # X.offset is stale when X is itself a slice: use the new map only if it agrees
+    if np.array_equal(mm[:1], part[:1]) and np.array_equal(mm[-1:], part[-1:]):
+        return mm
+    return part

@@ -32,6 +32,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
                     ".ppm", ".pgm", ".pbm")
 MODES = ("L", "RGB")
 INTENSITIES = {"0-255": 1.0, "0-1": 1.0 / 255.0}
+_RANGES = {"0-255": [0.0, 255.0], "0-1": [0.0, 1.0]}
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 _CACHE_VERSION = 1
 
@@ -227,7 +228,7 @@ def load_image_folder(
         "image_shape": list(shape[1:]),
         "mode": mode,
         "intensity": intensity,
-        "intensity_range": [0.0, 255.0 * scale],
+        "intensity_range": list(_RANGES[intensity]),
         "resize": list(size_hw) if resize is not None else None,
         "resample": "bilinear" if resize is not None else None,
         "files": [str(f.relative_to(root)) for f in files],
@@ -276,6 +277,6 @@ def sample_image_patches(
     y = np.repeat(np.arange(len(blocks), dtype=np.int64), n)
     meta = {"source": "sklearn:sample_images", "kind": "image_patches", "class_names": names,
             "image_shape": list(X.shape[1:]), "mode": mode, "intensity": intensity,
-            "intensity_range": [0.0, 255.0 * float(scale)], "patch_size": p,
+            "intensity_range": list(_RANGES[intensity]), "patch_size": p,
             "n_patches": n, "seed": seed}
     return Dataset(X, y, "sklearn:sample_images", meta)

@@ -212,7 +212,7 @@ def _load_table(path: Path, suffix: str, label_column: str | None) -> Dataset:
             raise InputError(f"load: {path}: label column {label_column!r} does not exist; "
                              f"columns: {[str(c) for c in df.columns][:20]}")
         y = _encode_labels(df.pop(label_column).to_numpy(), meta)
-    nonnum = [str(c) for c in df.columns if not np.issubdtype(df[c].dtype, np.number)]
+    nonnum = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if nonnum:
         raise InputError(f"load: {path}: non-numeric column(s) {nonnum[:5]}; name the label "
                          f"column (label_column=...) or drop them")

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._validation import check_int
-from ._dataset import Dataset
+from ._dataset import Dataset, slice_rows
 
 __all__ = ["select_classes", "class_pairs", "balanced_subsample", "take", "class_name"]
 
@@ -71,7 +71,7 @@ def take(ds: Dataset, index: np.ndarray, *, y: np.ndarray | None = None, name: s
     index = np.asarray(index, dtype=np.int64)
     X = ds.X
     if index.size and index[-1] - index[0] + 1 == index.size and np.all(np.diff(index) == 1):
-        Xs = X[int(index[0]) : int(index[-1]) + 1]
+        Xs = slice_rows(X, int(index[0]), int(index[-1]) + 1)
     elif type(X).__module__.startswith("torch"):
         import torch
 

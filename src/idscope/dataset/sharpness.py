@@ -22,6 +22,7 @@ import torch
 from .._errors import InputError
 from .._validation import check_array, check_choice, check_int, check_labels
 from ..data import Dataset
+from ..data._dataset import slice_rows
 from ..neighbors import kneighbors
 from ..neighbors._source import PointSource
 from ..neighbors.engine import _bound, _resolve_device
@@ -136,7 +137,7 @@ def _flatten(X: Any) -> Any:
 def _rows(X: Any, index: np.ndarray) -> Any:
     """Rows ``index`` (sorted); a contiguous run stays a view (memmaps are not loaded)."""
     if index.size and index[-1] - index[0] + 1 == index.size:
-        return X[int(index[0]) : int(index[-1]) + 1]
+        return slice_rows(X, int(index[0]), int(index[-1]) + 1)
     if isinstance(X, torch.Tensor):
         return X[torch.as_tensor(index, device=X.device)]
     return X[index]
