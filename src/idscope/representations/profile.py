@@ -569,12 +569,16 @@ def _streamed_spectrum(st: ActivationStore, name: str, budget: int) -> np.ndarra
 # comparisons
 # ----------------------------------------------------------------------------------------
 def reinitialized(model: nn.Module, seed: int = 0) -> nn.Module:
-    """A deep copy of ``model`` with fresh random weights (seeded; the global random state
-    is left as it was): ``reset_parameters()`` on every module that has it (BatchNorm
-    statistics are reset too) and, for transformers models, their own ``_init_weights``."""
+    """A deep copy of ``model`` with fresh random weights (seeded by a seed derived from
+    ``seed``; the global random state is left as it was): ``reset_parameters()`` on every
+    module that has it (BatchNorm statistics are reset too) and, for transformers models,
+    their own ``_init_weights``."""
     clone = copy.deepcopy(model)
+    # derived from ``seed`` so that a model built right after torch.manual_seed(seed) is not
+    # re-initialised to exactly the same weights
+    derived = int(np.random.SeedSequence([seed, 0x1D5C0]).generate_state(1)[0])
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(derived)
         for m in clone.modules():
             reset = getattr(m, "reset_parameters", None)
             if callable(reset):
