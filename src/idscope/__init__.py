@@ -11,13 +11,16 @@ from .estimators import (
     MLE,
     PCAID,
     IDResult,
+    ScaleResult,
     TwoNN,
     gride,
     mle,
     pca_id,
+    scale_analysis,
     twonn,
 )
 from .neighbors import KNeighbors, kneighbors
+from .representations import ActivationStore, Profile, activations, load_model, profile
 
 __version__ = "0.1.0"
 
@@ -25,5 +28,7 @@ __all__ = [
     "IdscopeError", "InputError", "DuplicatePointsError", "MissingDependencyError",
     "KNeighbors", "kneighbors",
     "IDResult", "twonn", "TwoNN", "mle", "MLE", "gride", "GRIDE", "pca_id", "PCAID",
+    "scale_analysis", "ScaleResult",
     "label_sharpness", "SharpnessResult", "data_dimension", "DataDimension",
+    "activations", "ActivationStore", "profile", "Profile", "load_model",
 ]

@@ -97,7 +97,8 @@ def twonn(
     interval = "gamma-exact" if method == "mle" else f"bootstrap({n_bootstrap})"
     return IDResult("twonn", d, se, lo, hi, int(mu.size), nd.n_removed,
                     {"method": method, "fraction": fraction, "duplicates": duplicates,
-                     "interval": interval})
+                     "interval": interval,
+                     "scale": float(0.5 * (r[:, 0].mean() + r[:, 1].mean()))})
 
 
 class TwoNN(BaseEstimator):
