@@ -101,7 +101,9 @@ class PointSource:
             mean = self.X[:, start:stop].sum(0, dtype=torch.float64) / self.n
             return x - mean.to(self.device, torch.float32)
         with self._array() as A:
-            block = np.ascontiguousarray(A[:, start:stop])
+            # a streamed block must be copied before its mapping closes
+            block = np.array(A[:, start:stop], copy=True) if self.streamed else (
+                np.ascontiguousarray(A[:, start:stop]))
         # numpy reduces a C-ordered block over axis 0 row by row: fast and float64
         mean = np.add.reduce(block, axis=0, dtype=np.float64) / self.n
         x = torch.from_numpy(block).to(self.device, torch.float32)
