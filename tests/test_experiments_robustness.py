@@ -147,6 +147,40 @@ def test_pgd_stays_in_the_ball_and_the_range(trained_mlp, norm, random_start, ke
     assert float(size.max()) > 0.5 * eps  # it did move
 
 
+class _Recorder(nn.Module):
+    """Wraps a model and records every input it is evaluated on (each PGD iterate) and
+    whether it was in training mode at the time."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.inputs, self.modes = [], []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        self.modes.append(self.training or any(m.training for m in self.model.modules()))
+        return self.model(x)
+
+
+@pytest.mark.parametrize("norm", ["linf", "l2"])
+def test_every_pgd_iterate_is_feasible_and_seen_in_eval_mode(trained_mlp, norm):
+    model, X, y = trained_mlp
+    rec = _Recorder(model).train()
+    eps = 6 / 255 if norm == "linf" else 0.4
+    lo, hi = 0.0, 2.0  # a wider range than the data: the ball, not the box, binds
+    attack(rec, X, y, method="pgd", norm=norm, eps=eps, steps=6, step_size=eps,
+           random_start=True, data_range=(lo, hi))
+    assert not any(rec.modes)
+    assert rec.training  # restored
+    iterates = [x for x in rec.inputs if x.shape == X.shape]  # (not the 1-sample shape check)
+    assert len(iterates) == 7
+    for x in iterates:
+        assert float(x.min()) >= lo and float(x.max()) <= hi
+        delta = (x - X).reshape(len(X), -1)
+        size = delta.abs().max(dim=1).values if norm == "linf" else delta.norm(dim=1)
+        assert float(size.max()) <= eps * (hi - lo) * (1 + 1e-5)
+
+
 @pytest.mark.parametrize("norm,eps", [("linf", 2 / 255), ("linf", 8 / 255), ("l2", 0.3)])
 def test_pgd_is_at_least_as_strong_as_fgsm(trained_mlp, norm, eps):
     model, X, y = trained_mlp
