@@ -49,7 +49,16 @@ def test_breast_cancer_binary_equals_brute_force():
     assert res.n_conflicting_duplicates == 0 and res.classes == (0, 1)
 
 
-def test_digits_multiclass_and_all_45_class_pairs():
+@pytest.fixture
+def one_thread():
+    # 45 + 9 tiny searches: intra-op threads only add contention on a busy 2-core machine
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_digits_multiclass_and_all_45_class_pairs(one_thread):
     ds = load("sklearn:digits")
     X, y = ds.flat(), ds.y
     res = label_sharpness(X, y, per_class_pair=True)

@@ -22,9 +22,29 @@ COLUMNS = ("task", "n", "duplicates", "mle_k1", "mle_pope", "twonn", "K_F",
            "seconds")
 
 
+EPILOG = """\
+columns:
+  task              "all", or "A vs B" for a binary task (--classes, --all-pairs)
+  n                 points measured; duplicates: exact duplicate rows removed for d_data
+  mle_k1, mle_pope  MLE with k=20: MacKay-Ghahramani (k-1) and Pope et al.'s (k-2)
+                    normalisation, the convention of Konz & Mazurowski's d_data
+                    (mle_pope = (k-2)/(k-1) mle_k1); twonn: TwoNN linear fit (90 %)
+  K_F               label sharpness = 1 / witness_distance, the smallest distance between
+                    two differently labelled samples (exact over all pairs unless --sample;
+                    for real-valued labels max |y_i - y_j| / distance)
+  witness_i/j       row indices in SOURCE of that pair (witness_files for image folders,
+                    witness_*.png with --out); conflicts: identical samples with different
+                    labels (K_F = inf; --conflicts drop removes them)
+  A larger K_F means a sharper, less robust task; a larger d_data a slower learning curve.
+  K_F scales as 1/c when the inputs are scaled by c: compare datasets only at the same
+  resolution, channels and intensity range (--resize, --mode, --intensity).
+"""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dataset", help="d_data and label sharpness K_F of a labelled dataset",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
         description="Size, duplicates, intrinsic dimension d_data (MLE k=20 with the k-1 and "
                     "Pope k-2 normalisations, TwoNN) and label sharpness K_F with its witness "
                     "pair (Konz & Mazurowski, ICLR 2024). SOURCE: sklearn:NAME, .npy/.npz, "
@@ -113,6 +133,7 @@ def _measure(ds: Dataset, task: Dataset, args: argparse.Namespace, out: Path | N
         "mle_pope": dd.mle_pope.dimension, "twonn": dd.twonn.dimension, "K_F": ks.value,
         "witness_i": gi, "witness_j": gj, "witness_labels": " / ".join(labels),
         "witness_distance": ks.witness_distance, "conflicts": ks.n_conflicting_duplicates,
+        "label_kind": ks.label_kind,
     }
     files = ds.meta.get("files")
     if files is not None:
@@ -174,8 +195,9 @@ def run(args: argparse.Namespace) -> int:
         lo, hi = summary["intensity_range"]
         print(f"intensity range {lo:g}-{hi:g} (K_F scales as 1/c with the inputs: compare "
               f"datasets at the same resolution, channels and range)")
-    print(f"d_data: MLE k={args.k} (k-1 and Pope's k-2 normalisation), TwoNN; K_F = 1/(smallest"
-          f" distance between differently labelled samples)"
+    kf = ("max |y_i - y_j| / distance (real-valued labels)" if rows[0]["label_kind"] == "real"
+          else "1/(smallest distance between differently labelled samples)")
+    print(f"d_data: MLE k={args.k} (k-1 and Pope's k-2 normalisation), TwoNN; K_F = {kf}"
           + (f", sampled M={args.sample}" if args.sample else ", exact over all pairs"))
     cols = [c for c in COLUMNS if c != "seconds" or len(rows) == 1]
     cols += [c for c in ("witness_files", "witness_png") if any(c in r for r in rows)]

@@ -264,15 +264,22 @@ def _eval_real(X: Any, y: np.ndarray, device: Any, budget: int | None, progress:
     tile = int((-8 * d + math.sqrt(64 * d * d + 320 * budget)) / 160)
     tile = max(32, min(2048, tile))
     blocks = [(a, min(a + tile, n)) for a in range(0, n, tile)]
-    lower = 0.0  # max over pairs seen of a certified lower bound of the ratio
+    # Per-pair rounding bound of the float32 Gram trick, made separable with
+    # (|x| + |y|)² <= 2(|x|² + |y|²): |d2_approx − d2| <= e_i + e_j, e = c·|x|² (the engine's
+    # bound is homogeneous of degree one in the squared norms, so c = bound(1, 1) / 2).
+    one = torch.ones((), dtype=torch.float64, device=dev)
+    e_vec = nsq * (float(_bound(one, one, d)) / 2.0)
+    p_hi, p_lo = nsq + e_vec, nsq - e_vec
+    lower2 = 0.0  # max over the pairs seen of a certified lower bound of the squared ratio
+    slack = 1.0 - 1e-12
     cand_i: list[torch.Tensor] = []
     cand_j: list[torch.Tensor] = []
-    cand_u: list[torch.Tensor] = []
+    cand_u: list[torch.Tensor] = []  # certified upper bounds of the squared ratio
     n_cand = 0
 
     def prune() -> int:
         i, j, u = torch.cat(cand_i), torch.cat(cand_j), torch.cat(cand_u)
-        keep = u >= lower * (1 - 1e-12)
+        keep = u >= lower2 * slack
         cand_i[:], cand_j[:], cand_u[:] = [i[keep]], [j[keep]], [u[keep]]
         return int(keep.sum())
 
@@ -285,20 +292,25 @@ def _eval_real(X: Any, y: np.ndarray, device: Any, budget: int | None, progress:
             Ci = src.centred_rows(a, b, mean)
             for c, e in blocks[bi:]:
                 Cj = Ci if c == a else src.centred_rows(c, e, mean)
-                d2 = (Ci @ Cj.T).double().mul_(-2.0)
-                d2.add_(nsq[a:b, None]).add_(nsq[None, c:e])
-                err = _bound(nsq[a:b, None], nsq[None, c:e], d)
-                dy = (yt[a:b, None] - yt[None, c:e]).abs_()
-                live = dy > 0
+                g = (Ci @ Cj.T).double()
+                hi = torch.add(p_hi[a:b, None], p_hi[None, c:e]).add_(g, alpha=-2.0)
+                lo = torch.add(p_lo[a:b, None], p_lo[None, c:e]).add_(g, alpha=-2.0)
+                del g
+                dy2 = torch.sub(yt[a:b, None], yt[None, c:e]).square_()
                 if c == a:
-                    live &= torch.ones_like(live).triu_(1)
-                lb = torch.where(live, dy / (d2 + err).sqrt(), 0.0)
-                ub = torch.where(live, dy / (d2 - err).clamp_min_(0.0).sqrt_(), 0.0)
-                lower = max(lower, float(lb.max()))
-                r, s = torch.nonzero(live & (ub >= lower * (1 - 1e-12)), as_tuple=True)
+                    dy2.triu_(1)  # each unordered pair once, no self-pairs
+                lower2 = max(lower2, float((dy2 / hi.clamp_min_(1e-300)).max()))
+                live = dy2 > 0
+                if math.isinf(lower2):  # identical points with different labels
+                    sel = live & (lo <= 0)
+                else:
+                    sel = live & (dy2 >= lo * (lower2 * slack))
+                r, s = torch.nonzero(sel, as_tuple=True)
+                lo_rs = lo[r, s]
                 cand_i.append(r + a)
                 cand_j.append(s + c)
-                cand_u.append(ub[r, s])
+                cand_u.append(torch.where(lo_rs > 0, dy2[r, s] / lo_rs.clamp_min(1e-300),
+                                          math.inf))
                 n_cand += int(r.numel())
                 if n_cand > _CANDIDATE_CAP:
                     n_cand = prune()
