@@ -396,6 +396,16 @@ def label_sharpness(
     Returns
     -------
     SharpnessResult
+
+    Notes
+    -----
+    Class labels: with C classes, class c is searched against the classes after it (C − 1
+    query/reference searches, each differently labelled pair once; with
+    ``per_class_pair`` one search per pair), about N²/2·(1 − Σ p_c²) distance evaluations
+    (N²/4 for two balanced classes), against N² for the full Gram matrix. Rows of a class
+    that are contiguous in ``X`` (e.g. an image folder, stored class by class) are passed
+    as views, so a memory-mapped ``X`` keeps streaming from disk; other selections are
+    copied into memory.
     """
     caller = "label_sharpness"
     if isinstance(X, Dataset):
