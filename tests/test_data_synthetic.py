@@ -76,6 +76,7 @@ def test_points_curved_embedding_is_isometric():
     lambda: manifold_images(200, intrinsic_dim=2, image_size=6, channels=2, seed=5),
     lambda: manifold_points(300, 4, 9, seed=2, margin=0.2),
     lambda: manifold_points(300, 4, 6, seed=2, embedding="linear"),
+    lambda: manifold_points(300, 3, 8, seed=4, boundary="voronoi", n_cells=9, margin=0.03),
 ])
 def test_label_sharpness_is_exact(make):
     ds = make()
@@ -101,6 +102,31 @@ def test_margin_band_and_labels():
     # A larger margin makes the classes farther apart (lower K_F), same seed.
     wide = manifold_images(400, intrinsic_dim=4, margin=0.3, seed=7)
     assert wide.meta["label_sharpness"] < ds.meta["label_sharpness"]
+
+
+@pytest.mark.parametrize("n_cells", [2, 5, 24])
+def test_voronoi_boundary(n_cells):
+    margin = 0.04
+    ds = manifold_images(300, intrinsic_dim=3, image_size=8, boundary="voronoi",
+                         n_cells=n_cells, margin=margin, seed=1)
+    z, C, lab = ds.meta["latents"], ds.meta["cell_centers"], ds.meta["cell_labels"]
+    assert ds.meta["boundary"] == "voronoi" and C.shape == (n_cells, 3)
+    np.testing.assert_array_equal(np.bincount(lab), [n_cells - n_cells // 2, n_cells // 2])
+    # Each point carries the label of its nearest centre ...
+    nearest = ((z[:, None] - C[None]) ** 2).sum(axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(ds.y, lab[nearest])
+    np.testing.assert_array_equal(np.bincount(ds.y), [150, 150])
+    # ... and differently labelled latents are at least 2·margin apart.
+    assert min_class_distance(z, ds.y) >= 2 * margin - 1e-12
+    # Check the guarantee against dense probing: no latent within `margin` of a kept point
+    # carries the other label.
+    rng = np.random.default_rng(0)
+    for i in range(0, 300, 30):
+        u = rng.standard_normal((2000, 3))
+        probe = z[i] + margin * 0.999 * u / np.linalg.norm(u, axis=1, keepdims=True) \
+            * rng.random((2000, 1)) ** (1 / 3)
+        near = ((probe[:, None] - C[None]) ** 2).sum(axis=2).argmin(axis=1)
+        assert np.all(lab[near] == ds.y[i])
 
 
 def test_intensity_range_and_layouts():
@@ -144,6 +170,8 @@ def test_odd_n_is_balanced_within_one():
     ({"intrinsic_dim": 2, "layout": "CHW"}, "layout"),
     ({"intrinsic_dim": 2, "image_size": (4, 4, 4)}, "image_size"),
     ({"intrinsic_dim": 2, "dtype": np.int32}, "dtype"),
+    ({"intrinsic_dim": 2, "boundary": "circle"}, "boundary"),
+    ({"intrinsic_dim": 2, "boundary": "voronoi", "n_cells": 1}, "n_cells"),
 ])
 def test_bad_input(kwargs, match):
     with pytest.raises(InputError, match=match):

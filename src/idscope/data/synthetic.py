@@ -20,14 +20,24 @@ non-conjugate Fourier modes are exactly orthogonal on the discrete grid), each m
 channels by a random unit colour vector; so latent j translates grating j. With
 ``a = 1/(2d)`` every pixel lies in [0, 1] by construction, without clipping.
 
-Labels: ``y = 1[w·(z − ½) > 0]`` for a random unit direction w; points with
-``|w·(z − ½)| < margin`` are rejected (the margin band), and sampling continues until both
-classes have their share (⌊n/2⌋ and ⌈n/2⌉). Two differently labelled points are therefore
-at least 2·margin apart in latent space, i.e. at least ``2·margin·π·a·ρ`` apart along the
-manifold (their chord distance can be slightly shorter). The *exact* label sharpness of the
-generated sample, K̂_F = 1 / min‖x_j − x_k‖₂ over pairs with y_j ≠ y_k (Konz & Mazurowski
-2024, eq. for binary labels), is computed by brute force over all such pairs in float64 on
-the stored values and recorded in ``meta``.
+Labels (``boundary``):
+
+- ``"linear"`` (default): ``y = 1[w·(z − ½) > 0]`` for a random unit direction w; points
+  with ``|w·(z − ½)| < margin`` are rejected (the margin band).
+- ``"voronoi"``: ``n_cells`` random centres in the cube, labelled alternately 0/1 in random
+  order; a point takes the label of its nearest centre. A point is rejected when a lower
+  bound on its latent distance to the other label's region (the distance to the nearest
+  bisector half-space of an other-label centre) is below ``margin``. More cells make a
+  more complex, piecewise-linear class boundary (2 cells: one hyperplane).
+
+Sampling continues until both classes have their share (⌊n/2⌋ and ⌈n/2⌉). Two differently
+labelled points are at least 2·margin apart in latent space (the segment between them
+crosses the boundary, each end at least ``margin`` from it), i.e. at least
+``2·margin·π·a·ρ`` apart along the manifold (their chord distance can be slightly shorter).
+
+The *exact* label sharpness of the generated sample, K̂_F = 1 / min‖x_j − x_k‖₂ over pairs
+with y_j ≠ y_k (Konz & Mazurowski 2024, binary labels), is computed over all such pairs in
+float64 on the stored values and recorded in ``meta``.
 """
 
 from __future__ import annotations
@@ -40,7 +50,9 @@ from .._errors import InputError
 from .._validation import check_choice, check_int
 from ._dataset import Dataset
 
-__all__ = ["manifold_images", "manifold_points", "min_class_distance"]
+__all__ = ["manifold_images", "manifold_points", "min_class_distance", "BOUNDARIES"]
+
+BOUNDARIES = ("linear", "voronoi")
 
 # Rejection sampling gives up when fewer than this fraction of draws fall outside the band.
 _MIN_ACCEPTANCE = 1e-3
@@ -80,8 +92,10 @@ def min_class_distance(X: np.ndarray, y: np.ndarray, *, block_elems: int = 1 << 
     return best
 
 
-def _check_common(n: Any, intrinsic_dim: Any, margin: Any, caller: str) -> tuple[int, int,
-                                                                                float]:
+def _check_common(n: Any, intrinsic_dim: Any, margin: Any, boundary: Any, n_cells: Any,
+                  caller: str) -> tuple[int, int, float, int]:
+    check_choice(boundary, "boundary", BOUNDARIES, caller=caller)
+    n_cells = check_int(n_cells, "n_cells", caller=caller, low=2)
     n = check_int(n, "n", caller=caller, low=4)
     d = check_int(intrinsic_dim, "intrinsic_dim", caller=caller, low=1)
     try:
@@ -92,37 +106,79 @@ def _check_common(n: Any, intrinsic_dim: Any, margin: Any, caller: str) -> tuple
     if not 0.0 <= margin < 0.5 * np.sqrt(d):
         raise InputError(f"{caller}: margin={margin} must be in [0, {0.5 * np.sqrt(d):.3g}) "
                          f"(latent units; the cube [0, 1]^{d} has half-diagonal √d/2)")
-    return n, d, margin
+    return n, d, margin, n_cells
 
 
-def _sample_latents(n: int, d: int, margin: float, rng: np.random.Generator,
-                    caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Balanced latents outside the margin band: ``(z, y, w)``, z in generation order."""
-    w = rng.standard_normal(d)
-    w /= np.linalg.norm(w)
+class _Boundary:
+    """A labelling of the latent cube: ``label(z)`` and a lower bound ``gap(z)`` on the
+    latent distance from z to the region of the other label (points with gap < margin are
+    rejected, so kept points of different labels are ≥ 2·margin apart: the segment between
+    them crosses the boundary, each end at least ``margin`` from it)."""
+
+    def __init__(self, kind: str, d: int, n_cells: int, rng: np.random.Generator):
+        self.kind = kind
+        if kind == "linear":
+            w = rng.standard_normal(d)
+            self.w = w / np.linalg.norm(w)
+        else:
+            self.centers = rng.random((n_cells, d))
+            labels = np.arange(n_cells) % 2
+            self.cell_labels = labels[rng.permutation(n_cells)]
+
+    def __call__(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind == "linear":
+            s = (z - 0.5) @ self.w
+            return (s > 0).astype(np.int64), np.abs(s)
+        # Voronoi cells with labels: the nearest centre a decides; the other label's region
+        # lies in the union over centres b of the other label of the half-spaces
+        # {x : |x − c_b| <= |x − c_a|}, whose distances from z are
+        # (|z − c_b|² − |z − c_a|²) / (2 |c_a − c_b|).
+        C = self.centers
+        d2 = ((z[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+        a = d2.argmin(axis=1)
+        lab = self.cell_labels[a]
+        other = self.cell_labels[None, :] != lab[:, None]
+        sep = np.linalg.norm(C[a][:, None, :] - C[None, :, :], axis=2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = (d2 - d2[np.arange(len(z)), a][:, None]) / (2 * sep)
+        gap = np.where(other, dist, np.inf).min(axis=1)
+        return lab.astype(np.int64), gap
+
+    def meta(self) -> dict[str, Any]:
+        if self.kind == "linear":
+            return {"boundary": "linear", "label_direction": self.w}
+        return {"boundary": "voronoi", "cell_centers": self.centers,
+                "cell_labels": self.cell_labels}
+
+
+def _sample_latents(n: int, boundary: _Boundary, d: int, margin: float,
+                    rng: np.random.Generator, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced latents outside the margin band: ``(z, y)``, z in generation order."""
     need = (n // 2, n - n // 2)  # class 0, class 1
     got: list[list[np.ndarray]] = [[], []]
     counts = [0, 0]
-    drawn = accepted = 0
+    drawn = 0
+    accepted = [0, 0]
     while counts[0] < need[0] or counts[1] < need[1]:
         batch = max(2 * n, 1024)
         z = rng.random((batch, d))
-        s = (z - 0.5) @ w
-        keep = np.abs(s) >= margin
+        lab, gap = boundary(z)
+        keep = gap >= margin
         drawn += batch
-        accepted += int(keep.sum())
-        if drawn >= 20 * batch and accepted < _MIN_ACCEPTANCE * drawn:
-            raise InputError(f"{caller}: margin={margin} rejects {1 - accepted / drawn:.2%} "
-                             f"of latents in d={d}; choose a smaller margin")
-        for c, mask in ((0, keep & (s < 0)), (1, keep & (s > 0))):
+        for c in (0, 1):
+            mask = keep & (lab == c)
+            accepted[c] += int(mask.sum())
             take = z[mask][: need[c] - counts[c]]
             idx = np.flatnonzero(mask)[: len(take)] + drawn - batch
             got[c].append(np.column_stack([idx, take]))
             counts[c] += len(take)
+        if drawn >= 20 * batch and min(accepted) < _MIN_ACCEPTANCE * drawn:
+            raise InputError(f"{caller}: margin={margin} leaves only {min(accepted) / drawn:.2%} "
+                             f"of latents in one class (d={d}); choose a smaller margin")
     rows = np.concatenate(got[0] + got[1])
     y = np.concatenate([np.zeros(need[0], dtype=np.int64), np.ones(need[1], dtype=np.int64)])
     order = np.argsort(rows[:, 0], kind="stable")  # the order in which they were drawn
-    return rows[order, 1:], y[order], w
+    return rows[order, 1:], y[order]
 
 
 def _grating_modes(shape: tuple[int, int], d: int, rng: np.random.Generator,
@@ -161,6 +217,8 @@ def manifold_images(
     channels: int = 1,
     margin: float = 0.1,
     seed: int = 0,
+    boundary: str = "linear",
+    n_cells: int = 16,
     layout: str = "NHWC",
     dtype: Any = np.float32,
 ) -> Dataset:
@@ -170,9 +228,9 @@ def manifold_images(
     of d plane-wave gratings (distinct low spatial frequencies ``k_j``, random unit colour
     vectors ``c_j``), grating j shifted by the phase π·z_j of latent z_j ∈ [0, 1]. The map
     is a smooth injective isometry (up to a constant) of the latent cube, so the intrinsic
-    dimension is exactly ``intrinsic_dim``; intensities lie in [0, 1]. Two balanced classes
-    ``y = 1[w·(z − ½) > 0]``; latents within ``margin`` of the hyperplane are rejected. See
-    the module docstring for the geometry.
+    dimension is exactly ``intrinsic_dim``; intensities lie in [0, 1]. Two balanced classes,
+    by default ``y = 1[w·(z − ½) > 0]``, with latents within ``margin`` of the class
+    boundary rejected. See the module docstring for the geometry.
 
     Parameters
     ----------
@@ -188,6 +246,12 @@ def manifold_images(
         latent cube has side 1).
     seed : int
         Seed of numpy's ``default_rng``; the same seed gives the same dataset.
+    boundary : {"linear", "voronoi"}
+        The class boundary in latent space: a hyperplane through the cube's centre, or the
+        faces between ``n_cells`` labelled Voronoi cells (a harder task whose difficulty
+        grows with ``n_cells``).
+    n_cells : int
+        Number of Voronoi cells (``boundary="voronoi"``).
     layout : {"NHWC", "NCHW"}
         ``"NHWC"`` follows :class:`~idscope.data.Dataset`'s convention (N, H, W) for one
         channel and (N, H, W, C) otherwise; ``"NCHW"`` gives (N, C, H, W), the layout of a
@@ -205,10 +269,11 @@ def manifold_images(
         pairs, in the units of the stored values with the L2 norm over all pixels and
         channels), ``min_class_distance``, ``margin``, ``manifold_gap`` (the lower bound
         2·margin·π·a·ρ on the distance along the manifold between classes), ``latents``
-        (N, d), ``label_direction`` w, ``frequencies`` k_j, ``colors`` c_j, ``seed``.
+        (N, d), ``boundary`` and its parameters (``label_direction`` w, or
+        ``cell_centers`` and ``cell_labels``), ``frequencies`` k_j, ``colors`` c_j, ``seed``.
     """
     caller = "manifold_images"
-    n, d, margin = _check_common(n, intrinsic_dim, margin, caller)
+    n, d, margin, n_cells = _check_common(n, intrinsic_dim, margin, boundary, n_cells, caller)
     if isinstance(image_size, (tuple, list)):
         if len(image_size) != 2:
             raise InputError(f"{caller}: image_size must be an int or (height, width), got "
@@ -227,7 +292,8 @@ def manifold_images(
     modes = _grating_modes((h, w_), d, rng, caller)
     colors = rng.standard_normal((d, channels))
     colors /= np.linalg.norm(colors, axis=1, keepdims=True)
-    z, y, wdir = _sample_latents(n, d, margin, rng, caller)
+    labeller = _Boundary(boundary, d, n_cells, rng)
+    z, y = _sample_latents(n, labeller, d, margin, rng, caller)
 
     rows, cols = np.mgrid[0:h, 0:w_]
     phase0 = 2 * np.pi * (modes[:, 0, None, None] * rows / h + modes[:, 1, None, None] * cols / w_)
@@ -261,7 +327,7 @@ def manifold_images(
         "seed": seed,
         "class_names": ["0", "1"],
         "latents": z,
-        "label_direction": wdir,
+        **labeller.meta(),
         "frequencies": modes,
         "colors": colors,
     }
@@ -276,12 +342,15 @@ def manifold_points(
     seed: int = 0,
     *,
     margin: float = 0.1,
+    boundary: str = "linear",
+    n_cells: int = 16,
     embedding: str = "auto",
     dtype: Any = np.float64,
 ) -> Dataset:
     """Vectors of known intrinsic dimension and label sharpness.
 
-    Latents and labels as in :func:`manifold_images`. ``embedding="curved"`` maps z to
+    Latents and labels (``margin``, ``boundary``, ``n_cells``) as in
+    :func:`manifold_images`. ``embedding="curved"`` maps z to
     ``Q·φ(z)`` with ``φ(z) = (cos π z_j, sin π z_j)_j / π`` ∈ R^{2d} and Q a random
     ``ambient_dim × 2d`` matrix with orthonormal columns: an isometry of the unit cube
     [0, 1]^d (distances along the manifold equal latent distances) onto a curved
@@ -292,7 +361,7 @@ def manifold_points(
     for :func:`manifold_images` (``label_sharpness`` exact for the sample).
     """
     caller = "manifold_points"
-    n, d, margin = _check_common(n, intrinsic_dim, margin, caller)
+    n, d, margin, n_cells = _check_common(n, intrinsic_dim, margin, boundary, n_cells, caller)
     D = check_int(ambient_dim, "ambient_dim", caller=caller, low=d)
     check_choice(embedding, "embedding", ("auto", "curved", "linear"), caller=caller)
     if embedding == "auto":
@@ -306,7 +375,8 @@ def manifold_points(
     rng = np.random.default_rng(seed)
     k = 2 * d if embedding == "curved" else d
     Q, _ = np.linalg.qr(rng.standard_normal((D, k)))
-    z, y, wdir = _sample_latents(n, d, margin, rng, caller)
+    labeller = _Boundary(boundary, d, n_cells, rng)
+    z, y = _sample_latents(n, labeller, d, margin, rng, caller)
     if embedding == "curved":
         phi = np.concatenate([np.cos(np.pi * z), np.sin(np.pi * z)], axis=1) / np.pi
     else:
@@ -325,7 +395,7 @@ def manifold_points(
         "seed": seed,
         "class_names": ["0", "1"],
         "latents": z,
-        "label_direction": wdir,
+        **labeller.meta(),
     }
     name = f"synthetic:manifold_points(d={d},D={D},{embedding},seed={seed})"
     return Dataset(X, y, name, meta)
