@@ -32,6 +32,7 @@ def neighbor_distances(
     tie_columns: tuple[int, int] | None = None,
     min_points: int = 3,
     device: Any = None,
+    progress: bool = False,
 ) -> NeighborDistances:
     """The first ``k`` neighbour distances under a duplicate policy.
 
@@ -54,7 +55,7 @@ def neighbor_distances(
         n = int(data.shape[0])
         if n - 1 < k:
             raise InputError(f"{caller}: needs at least {k + 1} points for k={k}, got {n}")
-        knn = kneighbors(data, k, device=device, validate=False)
+        knn = kneighbors(data, k, device=device, validate=False, progress=progress)
     dist = knn.distances
     if duplicates == "drop-ties":
         # applied even without duplicates: r1 = r2 ties also occur on grids and integer data
@@ -83,7 +84,8 @@ def neighbor_distances(
     if n_keep == 1:
         raise InputError(f"{caller}: all {n} points are identical")
     _check_count(n_keep, max(min_points, k + 1), caller, n_dup)
-    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), k, device=device, validate=False)
+    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), k, device=device, validate=False,
+                     progress=progress)
     return NeighborDistances(knn.distances, n - n_keep, n)
 
 

@@ -73,18 +73,21 @@ def gride_loglik(d: float, mu: np.ndarray, n1: int, n2: int) -> float:
 
 
 def gride(
-    X: Any, *, n1: int = 1, n2: int = 2, duplicates: str = "remove", device: Any = None
+    X: Any, *, n1: int = 1, n2: int = 2, duplicates: str = "remove", device: Any = None,
+    progress: bool = False,
 ) -> IDResult:
     """Intrinsic dimension by GRIDE with neighbour ranks ``n1 < n2``.
 
-    ``X`` may be data or a precomputed KNeighbors with at least ``n2`` neighbours.
+    ``X`` may be data or a precomputed KNeighbors with at least ``n2`` neighbours;
+    ``duplicates`` as in :func:`idscope.twonn`; ``progress`` shows a progress bar (stderr)
+    over the neighbour search.
     """
     caller = "gride"
     n1 = check_int(n1, "n1", caller=caller, low=1)
     n2 = check_int(n2, "n2", caller=caller, low=n1 + 1)
     nd = neighbor_distances(X, n2, caller=caller, duplicates=duplicates,
                             tie_columns=(n1 - 1, n2 - 1), min_points=max(3, n2 + 1),
-                            device=device)
+                            device=device, progress=progress)
     return gride_from_distances(nd.distances, n1, n2, n_removed=nd.n_removed,
                                 duplicates=duplicates)
 

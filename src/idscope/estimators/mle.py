@@ -121,6 +121,7 @@ def mle(
     aggregate: str = "inverse",
     duplicates: str = "remove",
     device: Any = None,
+    progress: bool = False,
 ) -> IDResult:
     """Intrinsic dimension by Levina–Bickel maximum likelihood.
 
@@ -134,6 +135,10 @@ def mle(
     normalization : {"k-1", "k-2"}
     aggregate : {"inverse", "mean"}
         See :func:`mle_from_distances`; Pope's convention is ``("k-2", "inverse")``.
+    duplicates : {"remove", "drop-ties", "error"}
+        Duplicate policy (see :func:`idscope.twonn`).
+    progress : bool
+        Progress bar (stderr) over the neighbour search.
     """
     caller = "mle"
     check_choice(normalization, "normalization", NORMALIZATIONS, caller=caller)
@@ -148,7 +153,7 @@ def mle(
     else:
         k1 = k2 = check_int(k, "k", caller=caller, low=k_low)
     nd = neighbor_distances(X, k2, caller=caller, duplicates=duplicates, tie_columns=(0, 0),
-                            min_points=max(3, k2 + 1), device=device)
+                            min_points=max(3, k2 + 1), device=device, progress=progress)
     return _mle_result(nd.distances, k1, k2, normalization=normalization, aggregate=aggregate,
                        n_removed=nd.n_removed, duplicates=duplicates)
 

@@ -69,6 +69,7 @@ def twonn(
     n_bootstrap: int = 200,
     seed: int = 0,
     device: Any = None,
+    progress: bool = False,
 ) -> IDResult:
     """Intrinsic dimension by TwoNN.
 
@@ -83,13 +84,15 @@ def twonn(
         Fraction of the smallest μ kept by the linear fit (0.9 discards the top 10 %).
     duplicates : {"remove", "drop-ties", "error"}
         Duplicate policy; "drop-ties" drops points with r1 = 0 or r1 = r2 (Ansuini 2019).
+    progress : bool
+        Progress bar (stderr) over the neighbour search.
     """
     caller = "twonn"
     check_choice(method, "method", TWONN_METHODS, caller=caller)
     if not 0 < fraction <= 1:
         raise InputError(f"{caller}: fraction={fraction} must be in (0, 1]")
     nd = neighbor_distances(X, 2, caller=caller, duplicates=duplicates, tie_columns=(0, 1),
-                            min_points=3, device=device)
+                            min_points=3, device=device, progress=progress)
     r = nd.distances
     mu = r[:, 1] / r[:, 0]
     d, se, lo, hi = twonn_from_ratios(mu, method=method, fraction=fraction,
