@@ -14,7 +14,7 @@ A configuration (all tables but ``datasets``, ``models`` and ``training.sizes`` 
     name = "digits"                          # label in the results (default: the source)
     source = "sklearn:digits"                # anything idscope.data.load accepts
     options = {}                             # keywords for idscope.data.load
-    tasks = [[0, 1], [3, 8]]                 # class pairs, or "all-pairs"
+    tasks = [[0, 1], [3, 8]]                 # class pairs (labels or names), or "all-pairs"
     scale = "unit"                           # map the intensity range onto [0, 1], or "none"
     intensity_range = [0, 16]                # default: the loader's, else the data's min/max
     domain = "natural"                       # optional group for the joint scaling fit
@@ -104,7 +104,7 @@ class DatasetSpec:
     options_json: str = "{}"
     synthetic: str | None = None
     params_json: str = "{}"
-    tasks: tuple[tuple[int, int], ...] | str = "all-pairs"
+    tasks: tuple[tuple[Any, Any], ...] | str = "all-pairs"
     scale: str = "unit"
     intensity_range: tuple[float, float] | None = None
     domain: str | None = None
@@ -395,7 +395,7 @@ def _parse_datasets(c: _Ctx, raw: Any) -> tuple[DatasetSpec, ...]:
     return tuple(out)
 
 
-def _parse_tasks(c: _Ctx, raw: Any, key: str) -> tuple[tuple[int, int], ...] | str:
+def _parse_tasks(c: _Ctx, raw: Any, key: str) -> tuple[tuple[Any, Any], ...] | str:
     if raw == "all-pairs":
         return "all-pairs"
     if not isinstance(raw, list) or not raw:
@@ -404,12 +404,12 @@ def _parse_tasks(c: _Ctx, raw: Any, key: str) -> tuple[tuple[int, int], ...] | s
     out = []
     for j, pair in enumerate(raw):
         if (not isinstance(pair, list) or len(pair) != 2
-                or any(isinstance(v, bool) or not isinstance(v, int) for v in pair)):
-            raise c.error(f"{key}[{j}]", f"a task is a pair of integer class labels, got "
-                                         f"{pair!r}")
+                or any(isinstance(v, bool) or not isinstance(v, (int, str)) for v in pair)):
+            raise c.error(f"{key}[{j}]", f"a task is a pair of class labels (integers) or "
+                                         f"class names (strings), got {pair!r}")
         if pair[0] == pair[1]:
             raise c.error(f"{key}[{j}]", f"a task needs two different classes, got {pair!r}")
-        out.append((int(pair[0]), int(pair[1])))
+        out.append((pair[0], pair[1]))
     if len(set(out)) != len(out):
         raise c.error(key, f"contains the same class pair twice: {raw!r}")
     return tuple(out)

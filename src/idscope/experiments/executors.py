@@ -35,6 +35,11 @@ __all__ = ["LocalExecutor", "RayExecutor", "get_executor", "run_sweep", "SweepRe
 RunFn = Callable[[Job, Any], dict]
 
 
+class RunFailedError(RuntimeError):
+    """A run raised something other than an idscope error (a bug, an out-of-memory, ...);
+    the finished runs are saved and the sweep can be resumed."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A finished job: its row, or the exception it raised (with its traceback text)."""
@@ -64,6 +69,7 @@ class LocalExecutor:
             return
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
         # spawn, not fork: forking a process that has started torch threads can deadlock.
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
@@ -71,7 +77,14 @@ class LocalExecutor:
         try:
             futures = {pool.submit(_call, fn, job, components): job for job in jobs}
             for fut in as_completed(futures):
-                yield fut.result()
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    raise RunFailedError(
+                        "a worker process of the local pool died (killed, out of memory, or "
+                        "a script that starts a sweep with workers > 1 outside an "
+                        "`if __name__ == '__main__':` block); finished runs are saved, rerun "
+                        "to resume") from None
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -190,11 +203,6 @@ class SweepResult:
         return {"out_dir": str(self.out_dir), "n_planned": self.n_planned,
                 "n_skipped": self.n_skipped, "n_run": self.n_run, "n_failed": self.n_failed,
                 "tables": [str(p) for p in self.tables], "failed": list(self.failed)}
-
-
-class RunFailedError(RuntimeError):
-    """A run raised something other than an idscope error (a bug, an out-of-memory, ...);
-    the finished runs are saved and the sweep can be resumed."""
 
 
 def run_sweep(

@@ -133,7 +133,7 @@ def make_plan(config: SweepConfig, components: Any = None, *, check_models: bool
         data = prepare_dataset(spec, comps)
         tasks = _expand_tasks(spec, data, comps)
         for task in tasks:
-            _check_sizes(config, spec, data, task)
+            _check_task(config, spec, data, task, comps)
         if check_models:
             shape = model_input_shape(data.X)
             for mspec in config.models:
@@ -155,28 +155,25 @@ def _where(config: SweepConfig) -> str:
 
 
 def _expand_tasks(spec: DatasetSpec, data: Any, comps: Any) -> tuple[tuple[Any, Any], ...]:
-    import numpy as np
-
-    labels = [_jsonable_label(v) for v in np.unique(data.y)]
     if spec.tasks == "all-pairs":
         return tuple((_jsonable_label(a), _jsonable_label(b))
                      for a, b in comps.class_pairs(data.dataset))
-    present = set(labels)
-    for pair in spec.tasks:
-        missing = [c for c in pair if c not in present]
-        if missing:
-            shown = labels if len(labels) <= 20 else labels[:20] + ["..."]
-            raise InputError(f"dataset {spec.name!r}: task {list(pair)} names class(es) "
-                             f"{missing} that do not occur in its labels {shown}")
     return tuple(spec.tasks)
 
 
-def _check_sizes(config: SweepConfig, spec: DatasetSpec, data: Any, task: tuple[Any, Any]
-                 ) -> None:
-    import numpy as np
+def _check_task(config: SweepConfig, spec: DatasetSpec, data: Any, task: tuple[Any, Any],
+                comps: Any) -> None:
+    """The task's classes exist (label values or class names) and hold enough samples for a
+    balanced training set of the largest N plus the balanced test set."""
+    from .runner import prepare_task
 
+    try:
+        _, y01 = prepare_task(spec, task, comps)
+    except InputError as exc:
+        raise InputError(f"{_where(config)}: dataset {spec.name!r}, task {list(task)}: "
+                         f"{exc}") from None
     tr = config.training
-    counts = {c: int(np.count_nonzero(data.y == c)) for c in task}
+    counts = {task[0]: int((y01 == 0).sum()), task[1]: int((y01 == 1).sum())}
     have = min(counts.values())
     need_test = -(-tr.test_size // 2)
     n_max = max(tr.sizes)

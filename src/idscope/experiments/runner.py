@@ -29,16 +29,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .._errors import InputError
+from ..data import Dataset
 from .config import DatasetSpec, canonical_json
 from .plan import Job
 
-__all__ = ["Components", "resolve_components", "run_job", "prepare_dataset", "PreparedData",
+__all__ = ["Components", "resolve_components", "run_job", "prepare_dataset", "prepare_task",
+           "PreparedData",
            "split_task", "model_input", "model_input_shape", "robustness_column"]
 
 # Where each piece a run uses lives; a Components field left as None resolves to these.
@@ -163,7 +165,9 @@ def prepare_dataset(spec: DatasetSpec, components: Components | None = None) -> 
     if ds.y is None:
         raise InputError(f"dataset {spec.name!r}: {spec.source or spec.synthetic} has no labels "
                          f"(a training sweep needs them; for a table, name the label column)")
-    X = np.asarray(ds.X, dtype=np.float64)
+    # float32 sources stay float32 (memory); everything else becomes float64.
+    X = np.asarray(ds.X)
+    X = X.astype(X.dtype if X.dtype in (np.float32, np.float64) else np.float64, copy=False)
     if not np.isfinite(X).all():
         bad = int(X.size - np.count_nonzero(np.isfinite(X)))
         raise InputError(f"dataset {spec.name!r}: {bad} NaN or inf feature value(s)")
@@ -183,17 +187,38 @@ def prepare_dataset(spec: DatasetSpec, components: Components | None = None) -> 
                          f"its intensity range [{lo:g}, {hi:g}]; set intensity_range to the "
                          f"range the data can take")
     if spec.scale == "unit":
-        X = (X - lo) / (hi - lo)
+        X = ((X - lo) / (hi - lo)).astype(X.dtype, copy=False)
         data_range = (0.0, 1.0)
     else:
         data_range = (lo, hi)
     meta = dict(ds.meta, intensity_range=list(data_range), raw_intensity_range=[lo, hi])
-    scaled = replace(ds, X=X, meta=meta) if hasattr(ds, "__dataclass_fields__") else ds
-    prepared = PreparedData(scaled, data_range, (lo, hi))
+    prepared = PreparedData(Dataset(X, np.asarray(ds.y), ds.name, meta), data_range, (lo, hi))
     _CACHE[ck] = prepared
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return prepared
+
+
+_TASK_CACHE: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+
+def prepare_task(spec: DatasetSpec, task: tuple[Any, Any], components: Components | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The features of a task's two classes and their labels 0/1 (``task[0]`` → 0), through
+    :func:`idscope.data.select_classes`; cached in this process."""
+    comps = resolve_components(components)
+    ck = (canonical_json(spec.identity()) + "#" + comps.identity() + "#"
+          + canonical_json([str(t) for t in task]))
+    if ck in _TASK_CACHE:
+        _TASK_CACHE.move_to_end(ck)
+        return _TASK_CACHE[ck]
+    data = prepare_dataset(spec, comps)
+    sel = comps.select_classes(data.dataset, list(task))
+    out = (np.asarray(sel.X), np.asarray(sel.y).astype(np.int64))
+    _TASK_CACHE[ck] = out
+    while len(_TASK_CACHE) > 2 * _CACHE_SIZE:
+        _TASK_CACHE.popitem(last=False)
+    return out
 
 
 def _balanced_counts(n: int) -> tuple[int, int]:
@@ -307,13 +332,11 @@ def run_job(job: Job, components: Components | None = None) -> dict[str, Any]:
     row = _settings_columns(job)
     with _torch_threads(job.training.threads):
         data = prepare_dataset(job.dataset, comps)
-        task_ds = comps.select_classes(data.dataset, list(job.task))
-        y01 = np.asarray(task_ds.y).astype(np.int64)
+        X, y01 = prepare_task(job.dataset, job.task, comps)
         tr_idx, te_idx = split_task(y01, job.n_train, job.test_size,
                                     split_seed=job.training.split_seed, seed=job.seed,
                                     caller=f"run {job.key} ({job.dataset.name}, task "
                                            f"{job.task_label})")
-        X = np.asarray(task_ds.X, dtype=np.float64)
         Xtr, ytr, Xte, yte = X[tr_idx], y01[tr_idx], X[te_idx], y01[te_idx]
         Mtr, Mte = model_input(Xtr), model_input(Xte)
         row["data_range_low"], row["data_range_high"] = data.data_range
