@@ -109,6 +109,17 @@ def _check_common(n: Any, intrinsic_dim: Any, margin: Any, boundary: Any, n_cell
     return n, d, margin, n_cells
 
 
+def _streams(seed: Any) -> tuple[np.random.Generator, ...]:
+    """Independent streams for the embedding, the boundary and the latents.
+
+    The latent candidates then depend only on ``seed`` and d: datasets that differ only in
+    margin or boundary are built from the same candidate latents (common random numbers),
+    so their comparison is not blurred by sampling noise.
+    """
+    seed = check_int(seed, "seed", caller="synthetic", low=0)
+    return tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+
+
 class _Boundary:
     """A labelling of the latent cube: ``label(z)`` and a lower bound ``gap(z)`` on the
     latent distance from z to the region of the other label (points with gap < margin are
@@ -245,7 +256,9 @@ def manifold_images(
         Half-width of the rejected band around the class boundary, in latent units (the
         latent cube has side 1).
     seed : int
-        Seed of numpy's ``default_rng``; the same seed gives the same dataset.
+        The same seed gives the same dataset. Three independent numpy streams are spawned
+        from it (embedding, boundary, latents), so datasets that differ only in ``margin``
+        or ``boundary`` draw from the same candidate latents.
     boundary : {"linear", "voronoi"}
         The class boundary in latent space: a hyperplane through the cube's centre, or the
         faces between ``n_cells`` labelled Voronoi cells (a harder task whose difficulty
@@ -288,12 +301,12 @@ def manifold_images(
     if dtype.kind != "f":
         raise InputError(f"{caller}: dtype must be a floating type, got {dtype}")
 
-    rng = np.random.default_rng(seed)
+    rng, rng_boundary, rng_latents = _streams(seed)
     modes = _grating_modes((h, w_), d, rng, caller)
     colors = rng.standard_normal((d, channels))
     colors /= np.linalg.norm(colors, axis=1, keepdims=True)
-    labeller = _Boundary(boundary, d, n_cells, rng)
-    z, y = _sample_latents(n, labeller, d, margin, rng, caller)
+    labeller = _Boundary(boundary, d, n_cells, rng_boundary)
+    z, y = _sample_latents(n, labeller, d, margin, rng_latents, caller)
 
     rows, cols = np.mgrid[0:h, 0:w_]
     phase0 = 2 * np.pi * (modes[:, 0, None, None] * rows / h + modes[:, 1, None, None] * cols / w_)
@@ -372,11 +385,11 @@ def manifold_points(
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise InputError(f"{caller}: dtype must be a floating type, got {dtype}")
-    rng = np.random.default_rng(seed)
+    rng, rng_boundary, rng_latents = _streams(seed)
     k = 2 * d if embedding == "curved" else d
     Q, _ = np.linalg.qr(rng.standard_normal((D, k)))
-    labeller = _Boundary(boundary, d, n_cells, rng)
-    z, y = _sample_latents(n, labeller, d, margin, rng, caller)
+    labeller = _Boundary(boundary, d, n_cells, rng_boundary)
+    z, y = _sample_latents(n, labeller, d, margin, rng_latents, caller)
     if embedding == "curved":
         phi = np.concatenate([np.cos(np.pi * z), np.sin(np.pi * z)], axis=1) / np.pi
     else:
