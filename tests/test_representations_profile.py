@@ -9,8 +9,15 @@ import torch
 from torch import nn
 
 from idscope import InputError, pca_id, twonn
-from idscope.representations import Profile, activations, profile, profile_store, reinitialized
-from idscope.representations.profile import _pca_count, _resample_masks
+from idscope.representations import (
+    Profile,
+    activations,
+    profile,
+    profile_store,
+    profiling,
+    reinitialized,
+)
+from idscope.representations.profiling import _pca_count, _resample_masks
 
 
 def torus(n: int, d: int, seed: int) -> np.ndarray:
@@ -50,24 +57,29 @@ def test_known_ids_through_linear_maps(torus_profile):
                                [0, 1 / 3, 2 / 3, 1])
 
 
-def test_error_bars_equal_brute_force_resamples():
+@pytest.mark.parametrize("fraction", [0.8, 0.3])
+def test_error_bars_equal_brute_force_resamples(fraction, monkeypatch):
+    # at fraction 0.3 most points need longer neighbour lists than the first search gives;
+    # that case also streams the layer from disk instead of reading it into memory
+    if fraction < 0.5:
+        monkeypatch.setattr(profiling, "_IN_MEMORY", 0)
     X = torus(300, 2, seed=4)
     X[7] = X[3]  # one duplicate: removed before estimating (default policy)
     st = activations(nn.Identity(), torch.from_numpy(X), layers=["input"])
-    prof = profile_store(st, n_resamples=6, fraction=0.8, seed=5, pca_threshold=None)
+    prof = profile_store(st, n_resamples=6, fraction=fraction, seed=5, pca_threshold=None)
     row = prof.row("input")
     assert row.n_duplicates == 1 and row.n_points == 299
     keep = np.ones(300, bool)
     keep[7] = False
     ids = [twonn(X[m & keep], n_bootstrap=0).dimension
-           for m in _resample_masks(300, 6, 0.8, seed=5)]
-    assert sum(_resample_masks(300, 1, 0.8, 5)[0]) == math.floor(0.8 * 300)
+           for m in _resample_masks(300, 6, fraction, seed=5)]
+    assert sum(_resample_masks(300, 1, fraction, 5)[0]) == math.floor(fraction * 300)
     np.testing.assert_allclose(row.twonn, np.mean(ids), rtol=1e-12)
     np.testing.assert_allclose(row.twonn_std, np.std(ids), rtol=1e-9)
     np.testing.assert_allclose(row.twonn_full, twonn(X[keep], n_bootstrap=0).dimension,
                                rtol=1e-12)
     # the same seed gives the same profile
-    again = profile_store(st, n_resamples=6, fraction=0.8, seed=5, pca_threshold=None)
+    again = profile_store(st, n_resamples=6, fraction=fraction, seed=5, pca_threshold=None)
     assert again.row("input").twonn == row.twonn
 
 

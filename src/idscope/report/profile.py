@@ -1,4 +1,4 @@
-"""Plots of ID profiles across depth (:mod:`idscope.representations.profile`).
+"""Plots of ID profiles across depth (:mod:`idscope.representations.profiling`).
 
 Figures are :class:`matplotlib.figure.Figure` objects rendered with the Agg canvas (no
 pyplot, no global backend change, never a window).
@@ -21,7 +21,7 @@ _FORMATS = ("png", "pdf", "svg")
 
 def _series(profiles: Any) -> dict[str, Any]:
     """``{label: single-model Profile}`` from a Profile (split by model) or a dict."""
-    from ..representations.profile import Profile
+    from ..representations.profiling import Profile
 
     if isinstance(profiles, Profile):
         return profiles.split()

@@ -10,7 +10,7 @@ from .activation_store import ActivationStore
 from .capture import SEQUENCE_POLICIES, activations
 from .layers import PRESETS, LayerInfo
 from .models import describe_model, load_model, load_weights
-from .profile import Profile, ProfileRow, profile, profile_store, reinitialized
+from .profiling import Profile, ProfileRow, profile, profile_store, reinitialized
 
 __all__ = [
     "activations", "ActivationStore", "SEQUENCE_POLICIES", "PRESETS", "LayerInfo",

@@ -401,8 +401,8 @@ def _layer_row(st, name, label, names, n_resamples, fraction, pca_threshold, see
             X = st.read_rows(name, 0, n).astype(np.float32, copy=False)
         if "twonn" in names or any(e in names for e in OTHER_ESTIMATORS):
             tw, tw_std, tw_full, n_points, n_dup, estimates = _neighbour_estimates(
-                X, names, n_resamples, fraction, seed, duplicates, twonn_method,
-                fit_fraction, options, device, progress)
+                X, lambda rows: _take(st, name, X, rows), names, n_resamples, fraction, seed,
+                duplicates, twonn_method, fit_fraction, options, device, progress)
         if pca_threshold is not None:
             pca = float(_pca_count(st, name, X, pca_threshold))
     except DuplicatePointsError:
@@ -412,6 +412,14 @@ def _layer_row(st, name, label, names, n_resamples, fraction, pca_threshold, see
     return ProfileRow(label, name, info["module_type"], info["kind"], int(info["depth"]),
                       float(info["relative_depth"]), d, n, n_points, n_dup, tw, tw_std,
                       tw_full, n_resamples, pca, estimates, tuple(notes))
+
+
+def _take(st: ActivationStore, name: str, X: Any, rows: np.ndarray) -> np.ndarray:
+    """Rows of a layer as float32 (from disk with ``pread`` when X is the memmap)."""
+    if not isinstance(X, np.memmap):
+        return np.ascontiguousarray(X[rows], dtype=np.float32)
+    return np.concatenate([st.read_rows(name, int(r), int(r) + 1) for r in rows]
+                          ).astype(np.float32, copy=False)
 
 
 def _count_nonfinite(st: ActivationStore, name: str, budget: int = 64 << 20) -> int:
@@ -434,37 +442,40 @@ def _needed_k(names, options) -> int:
     return k
 
 
-def _neighbour_estimates(X, names, n_resamples, fraction, seed, duplicates, twonn_method,
-                         fit_fraction, options, device, progress):
+def _neighbour_estimates(X, take, names, n_resamples, fraction, seed, duplicates,
+                         twonn_method, fit_fraction, options, device, progress):
     n = int(X.shape[0])
     if n < 4:
         raise InputError(f"profile: needs at least 4 samples, got {n}")
     k_need = _needed_k(names, options)
-    k = min(n - 1, max(k_need + 8, math.ceil((2 + 8) / fraction)))
-    subsets = _resample_masks(n, n_resamples, fraction, seed)
+    subsets = _resample_masks(n, n_resamples, fraction, seed) if "twonn" in names else []
+    # The engine verifies every listed neighbour exactly (a pass over all D features per
+    # pair), so lists stay short: a 90 % subset misses all but one of a point's 6 nearest
+    # with probability ~5e-5; the few points that need more are extended one by one.
+    k = min(n - 1, k_need + (4 if subsets else 0))
+    knn = kneighbors(X, k, device=device, validate=False, progress=progress)
+    keep = np.ones(n, dtype=bool)
+    if duplicates == "remove" and (knn.distances[:, 0] == 0).any():
+        keep = first_occurrence_mask(n, duplicate_groups(knn))
+    n_distinct = int(keep.sum())
+    if n_distinct == 1:
+        raise InputError(f"profile: all {n} samples are identical (a constant layer)")
+    if n_distinct <= k_need + 1 or (subsets and min(
+            int((keep & s).sum()) for s in subsets) <= 3):
+        raise InputError(f"profile: only {n_distinct} distinct samples, too few for "
+                         f"{k_need} neighbours" + (" in each resample" if subsets else ""))
+    lists = _Lists(knn.distances, knn.indices, n)
+    wanted = [(keep, k_need)] + [(keep & s, 2) for s in subsets]
     while True:
-        knn = kneighbors(X, k, device=device, validate=False, progress=progress)
-        keep = np.ones(n, dtype=bool)
-        if duplicates == "remove" and (knn.distances[:, 0] == 0).any():
-            keep = first_occurrence_mask(n, duplicate_groups(knn))
-        n_distinct = int(keep.sum())
-        if n_distinct == 1:
-            raise InputError(f"profile: all {n} samples are identical (a constant layer)")
-        if n_distinct <= k_need + 1 or (subsets and "twonn" in names and min(
-                int((keep & s).sum()) for s in subsets) <= 3):
-            raise InputError(f"profile: only {n_distinct} distinct samples, too few for "
-                             f"{k_need} neighbours" + (" in each resample" if subsets else ""))
-        full = _restrict(knn, keep, k_need)
-        parts = [_restrict(knn, keep & s, 2) for s in subsets] if "twonn" in names else []
-        if full is not None and all(p is not None for p in parts):
+        short = np.flatnonzero(np.any([lists.short(m, kk) for m, kk in wanted], axis=0))
+        if short.size == 0:
             break
-        if k >= n - 1:
-            raise InputError(f"profile: too few distinct samples ({int(keep.sum())}) for "
-                             f"{k_need} neighbours")
-        k = min(n - 1, 2 * k)
-    n_dup = n - int(keep.sum())
-    policy = duplicates  # under "remove" the duplicates are already gone from ``full``
-    twopts = {"method": twonn_method, "fraction": fit_fraction, "duplicates": policy,
+        lists.extend(X, take, short, device)
+    full = lists.restrict(keep, k_need)
+    parts = [lists.restrict(keep & s, 2) for s in subsets]
+    n_dup = n - n_distinct
+    # under "remove" the duplicates are already gone from ``full``
+    twopts = {"method": twonn_method, "fraction": fit_fraction, "duplicates": duplicates,
               **options.get("twonn", {})}
     estimates: dict[str, dict[str, Any]] = {}
     tw = tw_std = tw_full = float("nan")
@@ -481,8 +492,60 @@ def _neighbour_estimates(X, names, n_resamples, fraction, seed, duplicates, twon
     for name in OTHER_ESTIMATORS:
         if name in names:
             fn = {"mle": mle, "gride": gride}[name]
-            estimates[name] = fn(full, duplicates=policy, **options.get(name, {})).to_dict()
-    return tw, tw_std, tw_full, int(keep.sum()), n_dup, estimates
+            estimates[name] = fn(full, duplicates=duplicates,
+                                 **options.get(name, {})).to_dict()
+    return tw, tw_std, tw_full, n_distinct, n_dup, estimates
+
+
+class _Lists:
+    """Exact neighbour lists of all n points, of varying length (padded with distance inf
+    and the sentinel index n), from which the neighbours within any subset are read."""
+
+    def __init__(self, dist: np.ndarray, idx: np.ndarray, n: int):
+        self.dist, self.idx, self.n = dist, idx, n
+        self.length = np.full(n, dist.shape[1])
+
+    def _counts(self, members: np.ndarray) -> np.ndarray:
+        return np.append(members, False)[self.idx].sum(axis=1)
+
+    def short(self, members: np.ndarray, k: int) -> np.ndarray:
+        """Members whose list holds fewer than k other members and could be longer."""
+        return members & (self._counts(members) < k) & (self.length < self.n - 1)
+
+    def extend(self, X: Any, take: Callable[[np.ndarray], Any], rows: np.ndarray,
+               device: Any) -> None:
+        """Longer exact lists for ``rows``: their neighbours among all points, searched with
+        the rows as queries against the whole layer (self removed by index)."""
+        k2 = int(min(self.n - 1, max(16, 2 * self.length[rows].max())))
+        knn = kneighbors(take(rows), min(self.n, k2 + 1), reference=X, device=device,
+                         validate=False)
+        dist = np.full((rows.size, k2), np.inf)
+        idx = np.full((rows.size, k2), self.n, dtype=np.int64)
+        for i, r in enumerate(rows):
+            other = knn.indices[i] != r
+            m = min(k2, int(other.sum()))
+            dist[i, :m] = knn.distances[i][other][:m]
+            idx[i, :m] = knn.indices[i][other][:m]
+        if k2 > self.dist.shape[1]:
+            pad = k2 - self.dist.shape[1]
+            self.dist = np.pad(self.dist, ((0, 0), (0, pad)), constant_values=np.inf)
+            self.idx = np.pad(self.idx, ((0, 0), (0, pad)), constant_values=self.n)
+        self.dist[rows] = np.inf
+        self.idx[rows] = self.n
+        self.dist[rows, :k2] = dist
+        self.idx[rows, :k2] = idx
+        self.length[rows] = k2
+
+    def restrict(self, members: np.ndarray, k: int) -> KNeighbors:
+        """The exact k nearest neighbours within ``members``, indices renumbered within
+        them: among a point's nearest neighbours in the full set, the first k members."""
+        rows = np.flatnonzero(members)
+        idx = self.idx[rows]
+        ok = np.append(members, False)[idx]
+        sel = ok & (np.cumsum(ok, axis=1) <= k)
+        renumber = np.cumsum(members) - 1
+        return KNeighbors(self.dist[rows][sel].reshape(rows.size, k),
+                          renumber[idx[sel]].reshape(rows.size, k))
 
 
 def _resample_masks(n: int, n_resamples: int, fraction: float, seed: int) -> list[np.ndarray]:
@@ -495,23 +558,6 @@ def _resample_masks(n: int, n_resamples: int, fraction: float, seed: int) -> lis
         mask[rng.permutation(n)[:m]] = True
         out.append(mask)
     return out
-
-
-def _restrict(knn: KNeighbors, members: np.ndarray, k: int) -> KNeighbors | None:
-    """Exact k nearest neighbours within the points ``members`` (a boolean mask), read off
-    ``knn`` of all points, with indices renumbered within the members; None when some
-    member's list holds fewer than ``k`` other members (search again with a larger k)."""
-    rows = np.flatnonzero(members)
-    idx = knn.indices[rows]
-    ok = members[idx]
-    rank = np.cumsum(ok, axis=1)
-    if (rank[:, -1] < k).any():
-        return None
-    sel = ok & (rank <= k)
-    dist = knn.distances[rows][sel].reshape(rows.size, k)
-    renumber = np.cumsum(members) - 1
-    return KNeighbors(dist, renumber[idx[sel]].reshape(rows.size, k))
-
 
 
 # ----------------------------------------------------------------------------------------
