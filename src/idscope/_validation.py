@@ -5,6 +5,7 @@ Messages say what is wrong, how many and who needs it (``caller``).
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import numpy as np
@@ -22,9 +23,15 @@ def is_memmap(X: Any) -> bool:
 def _finite_count(X: Any, block_rows: int) -> int:
     """Number of non-finite values, counted in row blocks so memmaps are never loaded whole."""
     bad = 0
+    # Pages read through a shared mapping stay in the resident set until it is closed:
+    # drop them after each block (they are re-read from the page cache if touched again).
+    mm = getattr(X, "_mmap", None) if is_memmap(X) and getattr(X, "mode", "c") != "c" else None
     for start in range(0, X.shape[0], block_rows):
         block = np.asarray(X[start : start + block_rows])
         bad += int(block.size - np.count_nonzero(np.isfinite(block)))
+        if mm is not None and hasattr(mm, "madvise"):
+            del block
+            mm.madvise(mmap.MADV_DONTNEED)
     return bad
 
 
@@ -76,6 +83,7 @@ def check_array(
                 raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
         return X
     if hasattr(X, "to_numpy") and hasattr(X, "dtypes"):  # pandas DataFrame
+        X = _numpy_dtype_frame(X, caller)
         nonnum = [str(c) for c, t in zip(X.columns, X.dtypes) if not np.issubdtype(t, np.number)]
         if nonnum:
             raise InputError(f"{caller}: non-numeric column(s) {nonnum[:5]}"
@@ -98,10 +106,31 @@ def check_array(
                          f"{arr.ndim}-D array of shape {arr.shape}")
     _check_shape(arr.shape, caller, min_samples)
     if check_finite:
-        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        # in blocks of ~64 MiB: a whole-array np.isfinite mask would cost N·D bytes
+        bad = _finite_count(arr, max(1, (64 << 20) // max(1, arr.shape[1] * arr.itemsize)))
         if bad:
             raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
     return arr
+
+
+def _numpy_dtype_frame(df: Any, caller: str) -> Any:
+    """A DataFrame whose pandas extension-dtype columns (strings, categories, nullable
+    integers; not numpy dtypes, so ``np.issubdtype`` cannot test them) are checked and made
+    float64 (missing values become NaN)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    ext = [c for c, t in zip(df.columns, df.dtypes) if not isinstance(t, np.dtype)]
+    if not ext:
+        return df
+    nonnum = [str(c) for c in ext
+              if not (is_numeric_dtype(df[c].dtype) or is_bool_dtype(df[c].dtype))]
+    if nonnum:
+        raise InputError(f"{caller}: non-numeric column(s) {nonnum[:5]}"
+                         f"{' ...' if len(nonnum) > 5 else ''}")
+    df = df.copy()
+    for c in ext:
+        df[c] = df[c].to_numpy(dtype=np.float64, na_value=np.nan)
+    return df
 
 
 def _check_shape(shape: tuple[int, ...], caller: str, min_samples: int) -> None:
