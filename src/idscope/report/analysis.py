@@ -105,6 +105,8 @@ def plot_joint_fit(results: Any, fit: Any = None, **kw: Any):
     df = A._frame(results, "plot_joint_fit")
     if fit is None:
         fit = A.joint_scaling_fit(df, n_bootstrap=0, **kw)
+    if fit.properties == "group":
+        df = A._group_properties(df, [fit.d_data, fit.sharpness], fit.group_by)
     num = df[["n_train", fit.loss, fit.d_data, fit.sharpness]].to_numpy(float)
     ok = np.isfinite(num).all(axis=1) & (num > 0).all(axis=1)
     d = df[ok]
