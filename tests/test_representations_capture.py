@@ -44,13 +44,14 @@ def data():
     return torch.randn(50, 1, 8, 8, generator=g)
 
 
-def test_capture_equals_manual_forward_bit_for_bit(data):
+@pytest.mark.parametrize("background", [True, False])
+def test_capture_equals_manual_forward_bit_for_bit(data, background):
     model = small_cnn()
     # give BatchNorm non-trivial running statistics
     model[4].running_mean.uniform_(-1, 1)
     model[4].running_var.uniform_(0.5, 2)
     layers = ["input", "0", "2", "3", "4", "8", "9", "output"]
-    st = activations(model, data, layers=layers, batch_size=16)
+    st = activations(model, data, layers=layers, batch_size=16, background=background)
     model.eval()
     with torch.inference_mode():
         batches = [manual_forward(model, data[a:a + 16]) for a in range(0, 50, 16)]

@@ -18,7 +18,9 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import weakref
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,6 +295,80 @@ class ActivationStore:
         """Delete the folder when this object is garbage collected (``store=None``)."""
         self._temporary = True
         weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+
+class AsyncWriter:
+    """Writes rows and "batch finished" marks of a store on a background thread, in the
+    order given, so that writing to disk overlaps the next forward pass.
+
+    Rows handed to :meth:`write` must be owned copies (the caller copies at capture time).
+    At most ``max_bytes`` of rows wait in line (one batch at least), bounding memory. An
+    error in the thread is raised again by the next call or by :meth:`close`.
+    """
+
+    def __init__(self, store: ActivationStore, *, max_bytes: int = 256 << 20,
+                 fsync: bool = False):
+        self.store, self.max_bytes, self.fsync = store, max_bytes, fsync
+        self._items: deque = deque()
+        self._pending = 0
+        self._error: BaseException | None = None
+        self._closing = False
+        self._cv = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="idscope-activation-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def _put(self, item: tuple, nbytes: int) -> None:
+        with self._cv:
+            while (self._pending and self._pending + nbytes > self.max_bytes
+                   and self._error is None):
+                self._cv.wait()
+            if self._error is not None:
+                raise self._error
+            self._items.append(item)
+            self._pending += nbytes
+            self._cv.notify_all()
+
+    def write(self, layer: str, start: int, rows: np.ndarray) -> None:
+        self._put(("rows", layer, start, rows), rows.nbytes)
+
+    def done(self, batch: int) -> None:
+        self._put(("done", batch), 0)
+
+    def close(self) -> None:
+        """Finish what is queued, stop the thread, and raise its error if there was one."""
+        with self._cv:
+            self._closing = True
+            self._cv.notify_all()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._items and not self._closing:
+                    self._cv.wait()
+                if not self._items:
+                    return
+                item = self._items[0]
+            try:
+                if item[0] == "rows":
+                    self.store._write(item[1], item[2], item[3])
+                else:
+                    self.store._mark_done(item[1], fsync=self.fsync)
+            except BaseException as exc:  # handed to the caller's thread
+                with self._cv:
+                    self._error = exc
+                    self._items.clear()
+                    self._pending = 0
+                    self._cv.notify_all()
+                return
+            with self._cv:
+                self._items.popleft()
+                if item[0] == "rows":
+                    self._pending -= item[3].nbytes
+                self._cv.notify_all()
 
 
 def temporary_store_path() -> Path:

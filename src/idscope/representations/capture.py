@@ -24,7 +24,7 @@ from torch import nn
 
 from .._errors import InputError
 from .._validation import check_choice, check_int, is_memmap
-from .activation_store import DTYPES, FORMAT, MANIFEST, VERSION, ActivationStore
+from .activation_store import DTYPES, FORMAT, MANIFEST, VERSION, ActivationStore, AsyncWriter
 from .activation_store import temporary_store_path as _tmp_path
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
@@ -53,6 +53,7 @@ def activations(
     index: Any = None,
     transform: Callable[[Any], Any] | None = None,
     fsync: bool = False,
+    background: bool = True,
     seed: int | None = None,
     model_spec: str | None = None,
     data_name: str | None = None,
@@ -97,6 +98,9 @@ def activations(
     fsync : bool
         Force each batch to disk before recording it as finished (survives a power loss;
         without it a killed process still resumes correctly).
+    background : bool
+        Write to disk on a background thread while the next batch runs (the values are
+        still copied when the module returns); ``False`` writes inside the hook.
     seed, model_spec, data_name : optional
         Recorded in the manifest.
 
@@ -129,6 +133,7 @@ def activations(
 
     state = _ModelState(model)
     handles: list[Any] = []
+    writer = None
     st: ActivationStore | None = existing
     try:
         state.prepare(model, dev)
@@ -150,20 +155,27 @@ def activations(
             modules = dict(model.named_modules())
             cursor = {"start": 0, "seen": set()}
             torch_dtype = torch.float16 if dtype == "float16" else torch.float32
+            st._open_files()
+            writer = AsyncWriter(st, fsync=fsync) if background else None
+
+            def put(name: str, value: Any, where: str) -> None:
+                t = as_tensor(value, where)
+                rows = _rows(t, sequence, torch_dtype)
+                if writer is None:  # pwrite copies the values now
+                    st._write(name, cursor["start"], rows)
+                else:  # copy now: later (in-place) operations must not alter them
+                    writer.write(name, cursor["start"], _owned(rows, t))
 
             def hook(name: str):
                 def fn(mod, args, output):
                     if name in cursor["seen"]:  # a module called twice: keep the first call
                         return
                     cursor["seen"].add(name)
-                    st._write(name, cursor["start"],
-                              _rows(as_tensor(output, f"module {name!r}"), sequence,
-                                    torch_dtype))
+                    put(name, output, f"module {name!r}")
                 return fn
 
             for name in module_layers:
                 handles.append(modules[name].register_forward_hook(hook(name)))
-            st._open_files()
             from tqdm.auto import tqdm
 
             with tqdm(total=st.n_batches, initial=len(skip), disable=not progress,
@@ -171,18 +183,22 @@ def activations(
                 for b, start, inputs in batches:
                     cursor["start"], cursor["seen"] = start, set()
                     if "input" in st:
-                        st._write("input", start, _rows(input_tensor(inputs), sequence,
-                                                        torch_dtype))
+                        put("input", input_tensor(inputs), "the input")
                     out = _forward(model, _to_device(inputs, dev))
                     if "output" in st:
-                        st._write("output", start, _rows(as_tensor(out, "the model"),
-                                                         sequence, torch_dtype))
+                        put("output", out, "the model")
                     missing = module_layers - cursor["seen"]
                     if missing:
                         raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did not "
                                          f"run for batch {b}; cannot capture them")
-                    st._mark_done(b, fsync=fsync)
+                    if writer is None:
+                        st._mark_done(b, fsync=fsync)
+                    else:
+                        writer.done(b)
                     bar.update(1)
+            if writer is not None:
+                writer, w = None, writer
+                w.close()
         if not st.complete:
             raise InputError(f"{caller}: the data yielded {len(st.done_batches)} batches, "
                              f"fewer than the {st.n_batches} its length announced")
@@ -190,6 +206,11 @@ def activations(
     finally:
         for h in handles:
             h.remove()
+        if writer is not None:  # an error: still record the batches already finished
+            try:
+                writer.close()
+            except BaseException:
+                pass
         if st is not None:
             st._close_files()
         state.restore(model)
@@ -272,6 +293,18 @@ def _rows(t: torch.Tensor, sequence: str, dtype: torch.dtype) -> np.ndarray:
     elif t.ndim == 3 and sequence != "flatten":
         t = t.float().mean(1) if sequence == "mean" else t[:, 0]
     return t.reshape(t.shape[0], -1).to("cpu", dtype).numpy()
+
+
+def _owned(rows: np.ndarray, source: torch.Tensor) -> np.ndarray:
+    """``rows`` in memory of their own: copied if they still alias the captured tensor."""
+    if source.device.type != "cpu":
+        return rows  # moving to the CPU made a copy
+    storage = source.untyped_storage()
+    lo = storage.data_ptr()
+    ptr = rows.__array_interface__["data"][0]
+    if lo <= ptr < lo + storage.nbytes():
+        return torch.from_numpy(rows).clone().numpy()  # torch copies with several threads
+    return rows
 
 
 def _slice_inputs(inputs: Any, stop: int) -> Any:

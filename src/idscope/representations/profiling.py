@@ -450,9 +450,9 @@ def _neighbour_estimates(X, take, names, n_resamples, fraction, seed, duplicates
     k_need = _needed_k(names, options)
     subsets = _resample_masks(n, n_resamples, fraction, seed) if "twonn" in names else []
     # The engine verifies every listed neighbour exactly (a pass over all D features per
-    # pair), so lists stay short: a 90 % subset misses all but one of a point's 6 nearest
-    # with probability ~5e-5; the few points that need more are extended one by one.
-    k = min(n - 1, k_need + (4 if subsets else 0))
+    # pair), so lists stay short: a 90 % subset keeps fewer than 2 of a point's 5 nearest
+    # with probability ~5e-4; the few points that need more are extended together.
+    k = min(n - 1, k_need + (3 if subsets else 0))
     knn = kneighbors(X, k, device=device, validate=False, progress=progress)
     keep = np.ones(n, dtype=bool)
     if duplicates == "remove" and (knn.distances[:, 0] == 0).any():
