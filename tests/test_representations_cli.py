@@ -22,6 +22,23 @@ def digits_cnn(num_classes: int = 10) -> nn.Sequential:
         nn.Flatten(), nn.Linear(64, 32), nn.ReLU(inplace=True), nn.Linear(32, num_classes))
 
 
+def rgb_mlp(input_shape=(3, 8, 8)) -> nn.Sequential:
+    """An MLP sized from the sample shape the CLI passes (channels first)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), 12), nn.ReLU(),
+                         nn.Linear(12, 4))
+
+
+def test_cli_profile_channels_last_uint8_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "imgs.npy", rng.integers(0, 256, (40, 6, 5, 3), dtype=np.uint8))
+    assert main(["profile", "--model", f"{THIS}:rgb_mlp", "--data", str(tmp_path / "imgs.npy"),
+                 "--layers", "input", "1", "--resamples", "2", "--json", "--no-progress"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["embedding_dim"] for r in rows] == [90, 12]
+    assert rows[0]["pca"] <= 39
+
+
 def test_cli_profile_writes_table_plot_json_and_store(tmp_path, capsys):
     args = ["profile", "--model", f"{THIS}:digits_cnn", "--data", "sklearn:digits",
             "--n", "200", "--resamples", "3", "--compare", "untrained",

@@ -77,18 +77,19 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
 
 
 def prepare_data(X: Any, input_shape: tuple[int, ...] | None):
-    """Samples as the model expects them, and a per-batch layout change: flat rows reshaped
-    to ``input_shape``; images (N, H, W) get a channel axis and (N, H, W, C) become NCHW."""
+    """Samples as the model expects them, and a per-batch conversion to float32 (values as
+    stored, e.g. 0..255 pixels) with a layout change: flat rows reshaped to
+    ``input_shape``; images (N, H, W) get a channel axis and (N, H, W, C) become NCHW."""
     if input_shape is not None:
         if X.ndim != 2 or X.shape[1] != int(np.prod(input_shape)):
             raise InputError(f"--input-shape {input_shape} needs rows of "
                              f"{int(np.prod(input_shape))} values, data have shape {X.shape}")
-        return X.reshape((X.shape[0], *input_shape)), None
+        return X.reshape((X.shape[0], *input_shape)), lambda t: t.float()
     if X.ndim == 3:
-        return X, lambda t: t.unsqueeze(1)
+        return X, lambda t: t.float().unsqueeze(1)
     if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-        return X, lambda t: t.permute(0, 3, 1, 2).contiguous()
-    return X, None
+        return X, lambda t: t.float().permute(0, 3, 1, 2).contiguous()
+    return X, lambda t: t.float()
 
 
 def _sample_shape(X: Any, shape, transform) -> tuple[int, ...]:
@@ -97,7 +98,7 @@ def _sample_shape(X: Any, shape, transform) -> tuple[int, ...]:
         return shape
     if X.ndim == 3:
         return (1, int(X.shape[1]), int(X.shape[2]))
-    if X.ndim == 4 and transform is not None:
+    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
         return (int(X.shape[3]), int(X.shape[1]), int(X.shape[2]))
     return tuple(int(s) for s in X.shape[1:])
 
