@@ -26,7 +26,10 @@ class IDResult:
     n_duplicates : int
         Rows removed (or dropped) because of duplicates / ties.
     params : dict
-        The method's parameters and conventions.
+        The method's parameters and conventions; ``params["interval"]`` names how the
+        interval was obtained and, for the kNN estimators, ``params["scale"]`` is the mean
+        neighbour distance the estimate refers to (mean of r1 and r2 for TwoNN, of r_n1 and
+        r_n2 for GRIDE, r_k for MLE).
     """
 
     method: str
