@@ -111,6 +111,25 @@ def test_api_regular_grid_has_no_twonn():
         idscope.twonn(g, duplicates="drop-ties")
 
 
+def test_api_degenerate_ratios():
+    """Ties r1 = r2 in most points (integer data): a clear error, never NaN or inf."""
+    from idscope.estimators import twonn_from_ratios
+
+    mu = np.array([1.0] * 95 + [1.5] * 5)
+    with pytest.raises(InputError, match="the 90 smallest ratios are all mu = 1"):
+        twonn_from_ratios(mu)
+    with pytest.raises(InputError, match="fraction=0.01 keeps 1 of 100 ratios"):
+        twonn_from_ratios(mu, fraction=0.01)
+    assert np.isfinite(twonn_from_ratios(mu, method="mle")).all()
+    d, se, lo, hi = twonn_from_ratios(np.linspace(1.1, 3, 50), n_bootstrap=0)
+    assert np.isfinite(d) and np.isnan([se, lo, hi]).all()  # no bootstrap, no interval
+    # GRIDE: too few points left once the ties r_n1 = r_n2 are dropped
+    g = np.stack(np.meshgrid(np.arange(6.0), np.arange(6.0)), -1).reshape(-1, 2)
+    g = np.concatenate([g, [[10.0, 10.3], [20.0, 20.7]]])
+    with pytest.raises(InputError, match=r"gride: needs at least 3 points with r_1 < r_2"):
+        idscope.gride(g)
+
+
 @pytest.mark.parametrize(("call", "match"), [
     (lambda: idscope.mle(GOOD, k=1), r"mle: k=1 is out of range >= 2"),
     (lambda: idscope.mle(GOOD, k=0), r"mle: k=0 is out of range"),

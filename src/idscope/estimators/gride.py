@@ -104,6 +104,9 @@ def gride_from_distances(
     ties = ~(mu > 1.0)
     if ties.all():
         raise InputError(f"gride: every point has r_{n1} = r_{n2}")
+    if (~ties).sum() < 3:
+        raise InputError(f"gride: needs at least 3 points with r_{n1} < r_{n2}, got "
+                         f"{int((~ties).sum())} after dropping {int(ties.sum())} tie(s)")
     d, se, lo, hi = gride_from_ratios(mu[~ties], n1, n2)
     return IDResult("gride", d, se, lo, hi, int((~ties).sum()), n_removed + int(ties.sum()),
                     {"n1": n1, "n2": n2, "duplicates": duplicates,

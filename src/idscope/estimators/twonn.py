@@ -27,7 +27,7 @@ def twonn_from_ratios(
     ``"linear"``: sort μ, x_i = log μ_(i), y_i = −log(1 − i/N), keep the ⌊fraction·N⌋
     smallest and fit y = d·x through the origin, d = Σxy/Σx² (Facco 2017; the convention of
     Ansuini 2019, DADApy and scikit-dimension ≥ 0.3). Its standard error and percentile
-    interval come from a seeded bootstrap over points.
+    interval come from a seeded bootstrap over points (``n_bootstrap=0``: NaN).
 
     ``"mle"``: Σ log μ ~ Gamma(N, rate d), so d̂ = (N − 1)/Σ log μ is unbiased with standard
     deviation d/√(N − 2); the 95 % interval is exact from the Gamma quantiles.
@@ -43,21 +43,33 @@ def twonn_from_ratios(
         d = (n - 1) / s
         lo, hi = stats.gamma.ppf([0.025, 0.975], n) / s
         return float(d), float(d / np.sqrt(max(n - 2, 1))), float(lo), float(hi)
+    keep = int(np.floor(n * fraction))
+    if keep < 2:
+        raise InputError(f"twonn: fraction={fraction} keeps {keep} of {n} ratios; the linear "
+                         f"fit needs at least 2")
     d = _linear_fit(np.sort(logmu), fraction)
+    if not np.isfinite(d):
+        raise InputError(f"twonn: the {keep} smallest ratios are all mu = 1 (r1 = r2 ties); "
+                         f"use duplicates='drop-ties' or method='mle'")
+    if not n_bootstrap:
+        return float(d), float("nan"), float("nan"), float("nan")
     rng = np.random.default_rng(seed)
     boot = np.array([_linear_fit(np.sort(rng.choice(logmu, n)), fraction)
-                     for _ in range(n_bootstrap)]) if n_bootstrap else np.array([d])
+                     for _ in range(n_bootstrap)])
+    boot = boot[np.isfinite(boot)]  # a resample of only tied ratios has no fit
     lo, hi = np.percentile(boot, [2.5, 97.5])
     se = float(boot.std(ddof=1)) if boot.size > 1 else float("nan")
     return float(d), se, float(lo), float(hi)
 
 
 def _linear_fit(sorted_logmu: np.ndarray, fraction: float) -> float:
+    """Σxy/Σx² on the ⌊fraction·N⌋ smallest log μ (NaN when they are all 0)."""
     n = sorted_logmu.size
     keep = int(np.floor(n * fraction))
     x = sorted_logmu[:keep]
     y = -np.log1p(-np.arange(1, keep + 1) / n)
-    return float(np.dot(x, y) / np.dot(x, x))
+    xx = np.dot(x, x)
+    return float(np.dot(x, y) / xx) if xx > 0 else float("nan")
 
 
 def twonn(
