@@ -25,7 +25,9 @@ class Finding:
     """One claim of a paper and what the data here say about it.
 
     ``shown`` is True when the effect appears, False when it does not (the page says so
-    plainly), None when it could not be tested.
+    plainly), None when it could not be tested. ``criterion`` says how ``shown`` was decided
+    from the numbers; ``details`` lists the sub-measurements behind it, each a dict with
+    ``label``, ``value``, ``ci_low``, ``ci_high`` (optional), ``criterion`` and ``shown``.
     """
 
     key: str
@@ -38,18 +40,22 @@ class Finding:
     shown: bool | None = None
     figures: tuple[str, ...] = ()
     tables: tuple[str, ...] = ()
+    criterion: str = ""
+    details: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["figures"], d["tables"] = list(self.figures), list(self.tables)
         d["interval"] = list(self.interval) if self.interval is not None else None
+        d["details"] = [dict(x) for x in self.details]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
-        d = dict(d)
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         d["figures"] = tuple(d.get("figures", ()))
         d["tables"] = tuple(d.get("tables", ()))
+        d["details"] = tuple(dict(x) for x in d.get("details", ()))
         if d.get("interval") is not None:
             d["interval"] = tuple(d["interval"])
         return cls(**d)
@@ -57,6 +63,9 @@ class Finding:
 
 @dataclass(frozen=True)
 class Report:
+    """A page: findings, settings (with seeds), versions, runtime, the command that made it,
+    free-text ``notes`` and further tables (paths relative to the page's folder)."""
+
     title: str
     intro: str
     findings: tuple[Finding, ...]
@@ -64,19 +73,23 @@ class Report:
     versions: dict[str, str] = field(default_factory=dict)
     runtime_seconds: float | None = None
     extra_tables: tuple[str, ...] = ()
+    command: str = ""
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "intro": self.intro,
                 "findings": [f.to_dict() for f in self.findings], "settings": self.settings,
                 "versions": self.versions, "runtime_seconds": self.runtime_seconds,
-                "extra_tables": list(self.extra_tables)}
+                "extra_tables": list(self.extra_tables), "command": self.command,
+                "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Report:
         return cls(d["title"], d.get("intro", ""),
                    tuple(Finding.from_dict(f) for f in d.get("findings", ())),
                    d.get("settings", {}), d.get("versions", {}), d.get("runtime_seconds"),
-                   tuple(d.get("extra_tables", ())))
+                   tuple(d.get("extra_tables", ())), d.get("command", ""),
+                   tuple(d.get("notes", ())))
 
 
 _CSS = """
@@ -95,10 +108,12 @@ pre{background:#f7f7f7;padding:.7em;overflow-x:auto;font-size:.85em}
 
 
 def _fmt(x: Any) -> str:
+    if x is None:
+        return ""
+    if hasattr(x, "item") and not isinstance(x, (str, bytes)):
+        x = x.item()  # numpy scalars
     if isinstance(x, float):
-        if math.isnan(x):
-            return "nan"
-        return f"{x:.4g}"
+        return "nan" if math.isnan(x) else f"{x:.4g}"
     return str(x)
 
 
@@ -132,8 +147,35 @@ def _badge(shown: bool | None) -> str:
     return "<span class='badge na'>not testable here</span>"
 
 
+def _interval(lo: Any, hi: Any) -> str:
+    if lo is None or hi is None:
+        return ""
+    return f"[{_fmt(float(lo))}, {_fmt(float(hi))}]"
+
+
+def _details(rows: tuple[dict[str, Any], ...]) -> str:
+    e = html.escape
+    out = ["<table><tr><th>measurement</th><th>value</th><th>95% interval</th>"
+           "<th>criterion</th><th>holds</th></tr>"]
+    for r in rows:
+        value = r.get("value")
+        shown = r.get("shown")
+        verdict = "yes" if shown is True else "no" if shown is False else ""
+        out.append(f"<tr><td style='text-align:left'>{e(str(r.get('label', '')))}</td>"
+                   f"<td>{e(_fmt(value)) if value is not None else ''}</td>"
+                   f"<td>{e(_interval(r.get('ci_low'), r.get('ci_high')))}</td>"
+                   f"<td style='text-align:left'>{e(str(r.get('criterion', '')))}</td>"
+                   f"<td>{verdict}</td></tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
 def render_html(report: Report, root: str | Path) -> str:
-    """The page for ``report``; figure and table paths are relative to ``root``."""
+    """The page for ``report``; figure and table paths are relative to ``root``.
+
+    Every text that comes from the report (titles, readings, labels, settings, paths) is
+    HTML-escaped; the page references only files beside it (no external assets).
+    """
     root = Path(root)
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -143,20 +185,26 @@ def render_html(report: Report, root: str | Path) -> str:
     parts.append("<table><tr><th>#</th><th>finding</th><th>measured</th><th>95% interval</th>"
                  "<th>verdict</th></tr>")
     for i, f in enumerate(report.findings, 1):
-        val = "" if f.value is None else f"{e(f.value_label)} = {_fmt(f.value)}"
-        ci = "" if f.interval is None else f"[{_fmt(f.interval[0])}, {_fmt(f.interval[1])}]"
+        val = "" if f.value is None else f"{e(f.value_label)} = {e(_fmt(f.value))}"
+        ci = "" if f.interval is None else e(_interval(*f.interval))
         parts.append(f"<tr><td>{i}</td><td style='text-align:left'><a href='#{e(f.key)}'>"
                      f"{e(f.title)}</a></td><td>{val}</td><td>{ci}</td>"
                      f"<td>{_badge(f.shown)}</td></tr>")
     parts.append("</table>")
+    for note in report.notes:
+        parts.append(f"<p class='small'>{e(note)}</p>")
     for i, f in enumerate(report.findings, 1):
         parts.append(f"<h2 id='{e(f.key)}'>{i}. {e(f.title)}{_badge(f.shown)}</h2>")
         parts.append(f"<p class='claim'>Paper: {e(f.claim)}</p>")
         if f.value is not None:
             ci = ("" if f.interval is None else
                   f" (95% interval {_fmt(f.interval[0])} to {_fmt(f.interval[1])})")
-            parts.append(f"<p class='num'>{e(f.value_label)} = {_fmt(f.value)}{e(ci)}</p>")
+            parts.append(f"<p class='num'>{e(f.value_label)} = {e(_fmt(f.value))}{e(ci)}</p>")
         parts.append(f"<p>{e(f.reading)}</p>")
+        if f.criterion:
+            parts.append(f"<p class='small'>Decided by: {e(f.criterion)}</p>")
+        if f.details:
+            parts.append(_details(f.details))
         for fig in f.figures:
             parts.append(f"<p><img src='{e(fig)}' alt='{e(f.title)}'></p>")
         for tab in f.tables:
@@ -170,8 +218,10 @@ def render_html(report: Report, root: str | Path) -> str:
             if (root / tab).exists():
                 parts.append(_csv_table(root / tab))
     parts.append("<h2>Settings, seeds and versions</h2>")
+    if report.command:
+        parts.append(f"<p>Command: <code>{e(report.command)}</code></p>")
     parts.append(f"<pre>{e(json.dumps(report.settings, indent=2, default=str))}</pre>")
-    parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>"
+    parts.append("<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>"
                                       for k, v in report.versions.items()) + "</table>")
     if report.runtime_seconds is not None:
         parts.append(f"<p class='small'>Runtime: {report.runtime_seconds:.1f} s.</p>")
