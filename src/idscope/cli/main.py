@@ -13,7 +13,7 @@ import sys
 from .._errors import IdscopeError
 
 # Each command module defines ``add_parser(subparsers)`` and ``run(args) -> int``.
-COMMANDS = ("estimate", "dataset", "sweep", "profile")
+COMMANDS = ("estimate", "dataset", "sweep", "profile", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
