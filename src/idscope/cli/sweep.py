@@ -124,6 +124,6 @@ def run_analyze_command(args: argparse.Namespace) -> int:
                     .to_dict("records")))
     sk = pd.read_csv(written["skipped"])
     for _, r in sk.iterrows():
-        print(f"skipped {r['analysis']}: {r['reason']}")
+        print(f"skipped: {r['reason']}")
     print(f"\n{len(written)} file(s) written to {out}")
     return 0

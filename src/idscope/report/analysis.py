@@ -47,31 +47,39 @@ def _label(key: Any) -> str:
 def plot_scaling(results: Any, exponents: Any = None, *, loss: str = "test_loss",
                  by: Sequence[str] = ("dataset", "task", "model"),
                  d_data: str = A.DEFAULT_D_DATA):
-    """Test loss against N on log–log axes, one series per group (mean ± sd over seeds), with
-    the fitted power law; the legend gives the exponent α and 1/d_data."""
+    """Test loss against N on log–log axes, one series per group (every run, and the geometric
+    mean per N), with the fitted power law; the legend gives the exponent α and 1/d_data."""
     df = A._frame(results, "plot_scaling")
     if exponents is None:
         exponents = A.scaling_exponents(df, loss=loss, by=by, d_data=d_data, n_bootstrap=0)
     by = [b for b in by if b in df.columns]
     fig, (ax,) = _figure(size=(6.0, 4.5))
     groups = df.groupby(by, sort=True, dropna=False) if by else [("all", df)]
-    for key, g in groups:
-        stats = g.groupby("n_train")[loss].agg(["mean", "std"]).reset_index()
-        line = ax.errorbar(stats["n_train"], stats["mean"], yerr=stats["std"].fillna(0),
-                           marker="o", ms=4, ls="none", capsize=2)
-        color = line[0].get_color()
+    for i, (key, g) in enumerate(groups):
+        color = f"C{i % 10}"
+        g = g[(g[loss] > 0) & (g["n_train"] > 0)]
+        # The fit is in log space, so the markers are geometric means over the runs.
+        gm = g.groupby("n_train")[loss].agg(lambda v: float(np.exp(np.log(v).mean())))
+        ax.scatter(g["n_train"], g[loss], s=6, alpha=0.35, color=color)
+        ax.plot(gm.index, gm.to_numpy(), "o", ms=5, color=color)
         sel = np.ones(len(exponents), dtype=bool)
         for b, v in zip(by, key if isinstance(key, tuple) else (key,)):
             sel &= (exponents[b] == v).to_numpy()
         if sel.any():
             e = exponents[sel].iloc[0]
             if math.isfinite(e["exponent"]):
-                ns = np.geomspace(stats["n_train"].min(), stats["n_train"].max(), 50)
+                ns = np.geomspace(g["n_train"].min(), g["n_train"].max(), 50)
                 ax.plot(ns, np.exp(e["intercept"]) * ns ** (-e["exponent"]), color=color,
                         label=f"{_label(key)}: α={e['exponent']:.3g}, "
                               f"1/d_data={e['inv_d_data']:.3g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    sizes = np.sort(df["n_train"].dropna().unique())
+    if 1 < len(sizes) <= 12:
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xticks(sizes, [str(int(v)) for v in sizes])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training-set size N")
     ax.set_ylabel(loss.replace("_", " "))
     ax.set_title("Scaling of the test loss with N")
@@ -90,9 +98,15 @@ def plot_exponents(exponents: Any):
         if col in e and np.isfinite(e[col].to_numpy(float)).any():
             ax.errorbar(e[col], e["exponent"], yerr=yerr, marker=marker, ls="none", capsize=2,
                         label=name)
-    lim = np.nanmax(np.r_[e.get("inv_d_data", []), e.get("inv_d_repr", []), e["exponent"],
-                          [0.1]])
-    ax.plot([0, lim * 1.05], [0, lim * 1.05], "k--", lw=0.8, label="α = 1/d")
+    xs = np.concatenate([[np.nan]] + [e[c].to_numpy(float) for c in ("inv_d_data", "inv_d_repr")
+                                      if c in e])
+    ys = np.r_[[np.nan], e["exponent"].to_numpy(float), e["ci_high"].to_numpy(float)]
+    xmax = float(np.nanmax(xs)) * 1.15 if np.isfinite(xs).any() else 1.0
+    ymax = float(np.nanmax(ys)) * 1.1 if np.isfinite(ys).any() else 1.0
+    top = min(xmax, ymax)
+    ax.plot([0, top], [0, top], "k--", lw=0.8, label="α = 1/d")
+    ax.set_xlim(0, xmax)
+    ax.set_ylim(0, max(ymax, top))
     ax.set_xlabel("1/d")
     ax.set_ylabel("measured exponent α (L ∝ N^−α)")
     ax.set_title("Scaling exponent vs intrinsic dimension")
