@@ -157,6 +157,7 @@ def test_split_is_balanced_disjoint_nested_and_test_set_fixed():
     ({"models": [{"name": "no_such_module_xyz:build"}]}, "cannot import module"),
     ({"datasets": [{"source": "sklearn:no_such_set", "tasks": [[0, 1]]}]}, "no_such_set"),
     ({"datasets": [{"source": "/nonexistent/data.npz", "tasks": [[0, 1]]}]}, "no such file"),
+    ({"datasets": [{"source": "sklearn:digits", "options": {"colour": 1}}]}, "do not apply"),
     ({"datasets": [{"source": "sklearn:digits", "tasks": [[0, 11]]}]}, "class 11 not found"),
     ({"training": {"sizes": [30, 320], "test_size": 40}}, "N=320 is too large"),
     # 178 zeros in digits: 160/2 + 200/2 = 180 > 178, though 160 alone would fit.

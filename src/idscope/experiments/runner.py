@@ -161,7 +161,11 @@ def prepare_dataset(spec: DatasetSpec, components: Components | None = None) -> 
             raise InputError(f"dataset {spec.name!r}: bad params for {spec.synthetic}: "
                              f"{exc}") from None
     else:
-        ds = comps.load(spec.source, **spec.options)
+        try:
+            ds = comps.load(spec.source, **spec.options)
+        except TypeError as exc:
+            raise InputError(f"dataset {spec.name!r}: bad options for loading "
+                             f"{spec.source}: {exc}") from None
     if ds.y is None:
         raise InputError(f"dataset {spec.name!r}: {spec.source or spec.synthetic} has no labels "
                          f"(a training sweep needs them; for a table, name the label column)")
