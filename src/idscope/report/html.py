@@ -117,12 +117,15 @@ def _fmt(x: Any) -> str:
     return str(x)
 
 
-def _csv_table(path: Path, max_rows: int = 25) -> str:
+def _csv_table(path: Path, max_rows: int = 25, max_columns: int = 20) -> str:
     with open(path, newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     if not rows:
         return "<p class='small'>(empty table)</p>"
     head, body = rows[0], rows[1:]
+    if len(head) > max_columns:
+        return (f"<p class='small'>({len(body)} rows × {len(head)} columns: open the CSV "
+                f"file)</p>")
     out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for row in body[:max_rows]:
         cells = []
@@ -193,6 +196,7 @@ def render_html(report: Report, root: str | Path) -> str:
     parts.append("</table>")
     for note in report.notes:
         parts.append(f"<p class='small'>{e(note)}</p>")
+    shown_tables: set[str] = set()  # each table is printed once, later mentions link to it
     for i, f in enumerate(report.findings, 1):
         parts.append(f"<h2 id='{e(f.key)}'>{i}. {e(f.title)}{_badge(f.shown)}</h2>")
         parts.append(f"<p class='claim'>Paper: {e(f.claim)}</p>")
@@ -208,15 +212,18 @@ def render_html(report: Report, root: str | Path) -> str:
         for fig in f.figures:
             parts.append(f"<p><img src='{e(fig)}' alt='{e(f.title)}'></p>")
         for tab in f.tables:
-            parts.append(f"<p class='small'>Table: <a href='{e(tab)}'>{e(tab)}</a></p>")
-            if (root / tab).exists():
+            parts.append(f"<p class='small'>Table: <a href='{e(tab)}'>{e(tab)}</a>"
+                         + (" (shown above)</p>" if tab in shown_tables else "</p>"))
+            if tab not in shown_tables and (root / tab).exists():
                 parts.append(_csv_table(root / tab))
+            shown_tables.add(tab)
     if report.extra_tables:
         parts.append("<h2>Tables</h2>")
         for tab in report.extra_tables:
             parts.append(f"<p class='small'><a href='{e(tab)}'>{e(tab)}</a></p>")
-            if (root / tab).exists():
+            if tab not in shown_tables and (root / tab).exists():
                 parts.append(_csv_table(root / tab))
+            shown_tables.add(tab)
     parts.append("<h2>Settings, seeds and versions</h2>")
     if report.command:
         parts.append(f"<p>Command: <code>{e(report.command)}</code></p>")
