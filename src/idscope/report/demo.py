@@ -816,7 +816,8 @@ def _scaling_finding(out: _Out, df: Any, *, seed: int, n_bootstrap: int,
     alpha = exps["exponent"].to_numpy(float)
     inv = exps["inv_d_data"].to_numpy(float)
     ok = np.isfinite(alpha) & np.isfinite(inv)
-    below = float(np.mean(alpha[ok] <= inv[ok])) if ok.any() else math.nan
+    # L ≤ C·N^(−1/d_data) for all N needs the loss to fall at least that fast: α ≥ 1/d_data
+    faster = float(np.mean(alpha[ok] >= inv[ok])) if ok.any() else math.nan
     figures = []
     if pairs is not None:
         figures.append(out.save_figure("pairs_d_data_k_f", _figs().plot_pairs(pairs)))
@@ -841,16 +842,33 @@ def _scaling_finding(out: _Out, df: Any, *, seed: int, n_bootstrap: int,
            "The N/d_data dependence is not resolved")
         + (" and rises with K_F." if b_ok else
            "; the K_F term is not resolved (K_F varies little between tasks here).")
-        + (f" The measured exponent α (L ∝ N^−α) is ≤ 1/d_data in {_fmt(100 * below, 3)}% of "
+        + (f" The measured exponent α (L ∝ N^−α) is ≥ 1/d_data (the loss falls at least as fast "
+           f"as the bound's N^(−1/d_data)) in {_fmt(100 * faster, 3)}% of "
            f"the {int(ok.sum())} tasks." if ok.any() else ""))
-    details = (
+    details = [
         _detail("c (coefficient of log N / d_data)", c, clo, chi,
                 criterion="interval below 0", shown=c_ok),
         _detail("β (coefficient of log K_F)", b, blo, bhi, criterion="interval above 0",
                 shown=b_ok),
         _detail("R² of the joint fit", fit.r2),
-        _detail("fraction of tasks with α ≤ 1/d_data", below),
-    )
+        _detail("fraction of tasks with α ≥ 1/d_data", faster),
+    ]
+    if domain is not None:
+        within = []
+        for dom, g in df.groupby(df[domain].astype(str), sort=True):
+            try:
+                fd = joint_scaling_fit(g, n_bootstrap=n_bootstrap, seed=seed)
+            except InputError:
+                continue
+            for term, name in (("c", "c"), ("beta", "β")):
+                lo_, hi_ = fd.interval(term)
+                details.append(_detail(f"within {dom} only: {name}", fd[term], lo_, hi_))
+            within.append(f"{dom}: c = {_fmt(fd['c'])} {_ci(*fd.interval('c'))}, β = "
+                          f"{_fmt(fd['beta'])} {_ci(*fd.interval('beta'))}, R² = "
+                          f"{_fmt(fd.r2)}")
+        if within:
+            reading += " Fitted within each domain separately: " + "; ".join(within) + "."
+    details = tuple(details)
     tables = ((table,) + (("tables/pairs.csv",) if pairs is not None else ())
               + (fit_name, ex_name))
     return Finding(key, title, claim, reading, value=float(c),
@@ -908,11 +926,35 @@ def _robustness_finding(out: _Out, df: Any, *, seed: int, n_bootstrap: int,
                f"interval above 0. "
                + ("The negative link between robustness and K_F is shown." if shown else
                   "At the paper's setting the correlation is not shown on these tasks."))
-    details = tuple(
+    details = [
         _detail(f"{r['method'].upper()} ε = {_fmt(r['eps'] * 255)}/255: Pearson r", r["r"],
                 r["ci_low"], r["ci_high"], criterion="interval above 0",
                 shown=bool(r["ci_low"] > 0))
-        for _, r in head.sort_values(["method", "eps"]).iterrows())
+        for _, r in head.sort_values(["method", "eps"]).iterrows()]
+    main_eps = float(main["eps"])
+    sp = table_all[(table_all["metric"] == "loss_penalty")
+                   & (table_all["correlation"] == "spearman")
+                   & (table_all["method"] == main_method)
+                   & np.isclose(table_all["eps"].to_numpy(float), main_eps)]
+    if len(sp):
+        r = sp.iloc[0]
+        details.append(_detail(f"{main_method.upper()} ε = {_fmt(main_eps * 255)}/255: "
+                               f"Spearman ρ", r["r"], r["ci_low"], r["ci_high"]))
+    if "domain" in df.columns and df["domain"].astype(str).nunique() > 1:
+        within = []
+        for dom, g in df.groupby(df["domain"].astype(str), sort=True):
+            if g[["dataset", "task"]].drop_duplicates().shape[0] < 3:
+                continue
+            t = robustness_vs_sharpness(g, method=main_method, eps=main_eps,
+                                        n_bootstrap=n_bootstrap, seed=seed)
+            r = t[(t["metric"] == "loss_penalty") & (t["correlation"] == "pearson")].iloc[0]
+            details.append(_detail(f"within {dom} only: Pearson r ({int(r['n'])} tasks)",
+                                   r["r"], r["ci_low"], r["ci_high"]))
+            within.append(f"{dom} {_fmt(r['r'])} {_ci(r['ci_low'], r['ci_high'])}")
+        if within:
+            reading += (" Within each domain separately (Pearson r, 95% interval): "
+                        + "; ".join(within) + ".")
+    details = tuple(details)
     return Finding(key, title, claim, reading, value=float(main["r"]),
                    value_label=f"Pearson r ({main_method.upper()} loss penalty vs K_F)",
                    interval=(float(main["ci_low"]), float(main["ci_high"])), shown=shown,
