@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Iterator
@@ -72,6 +73,9 @@ class ActivationStore:
         self._manifest = manifest
         self._fds: dict[str, int] = {}
         self._temporary = False
+        self._done: set[int] | None = None
+        self._dirty = False
+        self._last_save = time.monotonic()
 
     # -- reading -----------------------------------------------------------------------
     @classmethod
@@ -267,16 +271,29 @@ class ActivationStore:
         while done < len(buf):  # pwrite may write less than asked (2 GiB cap on Linux)
             done += os.pwrite(fd, buf[done:], offset + done)
 
-    def _mark_done(self, batch: int, *, fsync: bool = False) -> None:
+    def _mark_done(self, batch: int, *, fsync: bool = False, interval: float = 0.0) -> None:
         """Record batch ``batch`` as finished; its rows are already written (with ``fsync``
-        also forced to disk, surviving a power loss, not only a killed process)."""
+        also forced to disk, surviving a power loss, not only a killed process). The
+        manifest is rewritten when ``interval`` seconds have passed since it last was (and
+        by :meth:`_flush_progress`, which the extraction calls on every way out)."""
         if fsync:
             for fd in self._fds.values():
                 os.fdatasync(fd)
-        done = self.done_batches | {batch}
-        self._manifest["batches"]["done"] = _runs(done)
-        self._manifest["complete"] = len(done) == self.n_batches
-        self._save()
+        if self._done is None:
+            self._done = self.done_batches
+        self._done.add(batch)
+        self._manifest["complete"] = len(self._done) == self.n_batches
+        self._dirty = True
+        if fsync or self._manifest["complete"] or (
+                time.monotonic() - self._last_save >= interval):
+            self._flush_progress()
+
+    def _flush_progress(self) -> None:
+        if self._dirty and self._done is not None:
+            self._manifest["batches"]["done"] = _runs(self._done)
+            self._save()
+            self._dirty = False
+            self._last_save = time.monotonic()
 
     def _remove_files(self) -> None:
         """Delete this store's own files (layer files and manifest), nothing else."""
@@ -356,7 +373,7 @@ class AsyncWriter:
                 if item[0] == "rows":
                     self.store._write(item[1], item[2], item[3])
                 else:
-                    self.store._mark_done(item[1], fsync=self.fsync)
+                    self.store._mark_done(item[1], fsync=self.fsync, interval=0.5)
             except BaseException as exc:  # handed to the caller's thread
                 with self._cv:
                     self._error = exc

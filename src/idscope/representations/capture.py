@@ -34,6 +34,7 @@ __all__ = ["activations", "SEQUENCE_POLICIES"]
 
 SEQUENCE_POLICIES = ("flatten", "mean", "first")
 _LABEL_KEYS = ("label", "labels", "target", "targets")
+_SAVE_INTERVAL = 0.5  # seconds between manifest rewrites (each is an fsync'd atomic write)
 CONVENTION = ("post-module output, copied when the module returns (an in-place activation "
               "that runs later does not alter it)")
 
@@ -53,7 +54,7 @@ def activations(
     index: Any = None,
     transform: Callable[[Any], Any] | None = None,
     fsync: bool = False,
-    background: bool = True,
+    background: bool = False,
     seed: int | None = None,
     model_spec: str | None = None,
     data_name: str | None = None,
@@ -91,6 +92,9 @@ def activations(
         keep the first token (CLS). Other outputs are flattened per sample.
     resume : bool
         Resume an unfinished store; ``False`` deletes the store's files and starts again.
+        Finished batches are recorded in the manifest (rewritten atomically at most every
+        0.5 s during the run, and on every way out, errors and interrupts included), so a
+        resumed run recomputes at most the last half second of a run that was killed.
     index : array of int, optional
         Use these samples of ``data`` (in this order) instead of all of them.
     transform : callable, optional
@@ -100,7 +104,9 @@ def activations(
         without it a killed process still resumes correctly).
     background : bool
         Write to disk on a background thread while the next batch runs (the values are
-        still copied when the module returns); ``False`` writes inside the hook.
+        still copied when the module returns); worth it when cores are idle during the
+        forward pass. By default each layer is written inside its hook (``os.pwrite``: one
+        copy, no extra memory).
     seed, model_spec, data_name : optional
         Recorded in the manifest.
 
@@ -192,7 +198,7 @@ def activations(
                         raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did not "
                                          f"run for batch {b}; cannot capture them")
                     if writer is None:
-                        st._mark_done(b, fsync=fsync)
+                        st._mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
                     else:
                         writer.done(b)
                     bar.update(1)
@@ -212,6 +218,7 @@ def activations(
             except BaseException:
                 pass
         if st is not None:
+            st._flush_progress()
             st._close_files()
         state.restore(model)
         if temporary and (st is None or not st.complete):
