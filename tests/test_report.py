@@ -135,3 +135,17 @@ def test_sweep_page_rebuild_is_identical(sweep_page: Path):
     page = (sweep_page / "index.html").read_bytes()
     assert main(["report", str(sweep_page), "--bootstrap", "300"]) == 0
     assert (sweep_page / "index.html").read_bytes() == page
+
+
+def test_written_files_are_readable_by_others(tmp_path: Path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        page = write_report(_report("plain"), tmp_path)
+    finally:
+        os.umask(old)
+    for path in (page, tmp_path / "report.json"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o644, oct(mode)
