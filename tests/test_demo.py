@@ -108,3 +108,15 @@ def test_report_on_the_sweep_folder(demo_dir: Path):
 def test_report_rejects_a_folder_without_results(tmp_path: Path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "neither a demo" in capsys.readouterr().err
+
+
+def test_resume_reuses_finished_experiments(demo_dir: Path):
+    before = {p.name: p.read_bytes() for p in (demo_dir / "tables").glob("*.csv")}
+    findings = json.loads((demo_dir / "report.json").read_text())["findings"]
+    assert main(["demo", "--quick", "--out", str(demo_dir), "--resume", "--no-progress"]) == 0
+    after = {p.name: p.read_bytes() for p in (demo_dir / "tables").glob("*.csv")}
+    assert after == before  # nothing recomputed, the same numbers
+    again = json.loads((demo_dir / "report.json").read_text())["findings"]
+    assert [f["value"] for f in again] == [f["value"] for f in findings]
+    meta = json.loads((demo_dir / "demo.json").read_text())
+    assert meta["resumed"] is True and meta["timings"] == {}
