@@ -57,12 +57,11 @@ SEED = 20240611
 LATENT = 8
 RSS_LIMIT = 2 << 30
 OVERHEAD_LIMIT = 1.2
-COLUMNS = ["date", "store_fs", "N", "values_per_image", "layer_bytes", "batch_size", "resamples",
-           "forward_seconds", "forward_seconds_all", "capture_seconds", "capture_seconds_all",
-           "capture_overhead",
-           "overhead_limit", "profile_seconds", "capture_rss_gib", "peak_rss_bytes", "peak_rss_gib",
-           "rss_limit_gib", "twonn", "twonn_std", "meets_targets", "threads", "loadavg_1m",
-           "machine"]
+COLUMNS = ["date", "store_fs", "N", "values_per_image", "layer_bytes", "batch_size",
+           "resamples", "forward_seconds", "forward_seconds_all", "capture_seconds",
+           "capture_seconds_all", "capture_overhead", "overhead_limit", "profile_seconds",
+           "capture_rss_gib", "peak_rss_bytes", "peak_rss_gib", "vmhwm_gib", "rss_limit_gib",
+           "twonn", "twonn_std", "meets_targets", "threads", "loadavg_1m", "machine"]
 
 
 def model():
@@ -96,7 +95,21 @@ def make_data(path: Path, n: int, size: int) -> None:
 
 
 def _rss() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
+    """Peak resident set of this process (``ru_maxrss``, KiB on Linux). Linux carries the
+    peak of the image before ``exec`` over into it, so the parent process that launches the
+    stages stays small (it makes no data and imports no torch before they finish)."""
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _hwm() -> int:
+    """``VmHWM`` of this program image (/proc/self/status; -1 elsewhere): a cross-check."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return -1
 
 
 def stage_forward(data: Path, batch_size: int) -> dict:
@@ -117,7 +130,7 @@ def stage_forward(data: Path, batch_size: int) -> dict:
                 mm._mmap.close()
             out = net(torch.from_numpy(block))
             del out
-    return {"seconds": time.perf_counter() - t0, "peak_rss_bytes": _rss()}
+    return {"seconds": time.perf_counter() - t0, "peak_rss_bytes": _rss(), "hwm": _hwm()}
 
 
 def stage_capture(data: Path, store: Path, batch_size: int, resamples: int,
@@ -127,6 +140,7 @@ def stage_capture(data: Path, store: Path, batch_size: int, resamples: int,
 
     X = np.load(data, mmap_mode="r")
     net = model()
+    shutil.rmtree(store, ignore_errors=True)  # the previous repeat's store, outside the timing
     t0 = time.perf_counter()
     st = idscope.activations(net, X, layers=["0"], batch_size=batch_size, store=store,
                              resume=False)
@@ -141,6 +155,7 @@ def stage_capture(data: Path, store: Path, batch_size: int, resamples: int,
         out.update(profile_seconds=time.perf_counter() - t0, twonn=row.twonn,
                    twonn_std=row.twonn_std, twonn_full=row.twonn_full, notes=row.notes)
     out["peak_rss_bytes"] = _rss()
+    out["hwm"] = _hwm()
     return out
 
 
@@ -200,10 +215,14 @@ def main() -> int:
                    help="forward and capture runs, alternating (medians are reported)")
     p.add_argument("--quick", action="store_true", help="N = 300: a smoke run")
     p.add_argument("--no-record", action="store_true", help="do not write the CSV")
-    p.add_argument("--stage", choices=("forward", "capture"), help=argparse.SUPPRESS)
+    p.add_argument("--stage", choices=("make", "forward", "capture"), help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--store", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.stage == "make":
+        make_data(Path(args.data), args.n, args.size)
+        print(json.dumps({"peak_rss_bytes": _rss()}))
+        return 0
     if args.stage == "forward":
         print(json.dumps(stage_forward(Path(args.data), args.batch_size)))
         return 0
@@ -223,7 +242,8 @@ def main() -> int:
     try:
         print(f"writing {n} synthetic {args.size}x{args.size}x3 images to {data} ...",
               flush=True)
-        make_data(data, n, args.size)
+        run_stage(["--stage", "make", "--data", str(data), "--n", str(n), "--size",
+                   str(args.size)])
         common = ["--data", str(data), "--batch-size", str(args.batch_size)]
         fwds, caps = [], []
         for r in range(args.repeats):
@@ -265,6 +285,7 @@ def main() -> int:
            "capture_overhead": round(overhead, 3), "overhead_limit": OVERHEAD_LIMIT,
            "profile_seconds": round(cap["profile_seconds"], 2),
            "capture_rss_gib": round(cap["rss_after_capture"] / 2**30, 3),
+           "vmhwm_gib": round(cap["hwm"] / 2**30, 3),
            "peak_rss_bytes": peak,
            "peak_rss_gib": round(peak / 2**30, 3), "rss_limit_gib": RSS_LIMIT / 2**30,
            "twonn": round(cap["twonn"], 3), "twonn_std": round(cap["twonn_std"], 3),
@@ -275,7 +296,8 @@ def main() -> int:
           f"({row['layer_bytes'] / 2**30:.2f} GiB)")
     print(f"capture overhead: {overhead:.3f} x plain forward (limit {OVERHEAD_LIMIT})")
     print(f"peak RSS (capture + profile): {peak / 2**30:.3f} GiB (limit 2 GiB; after the "
-          f"capture: {cap['rss_after_capture'] / 2**30:.3f} GiB)")
+          f"capture: {cap['rss_after_capture'] / 2**30:.3f} GiB; VmHWM "
+          f"{cap['hwm'] / 2**30:.3f} GiB)")
     print(f"activation store on: {store_fs}")
     if not args.no_profile:
         print(f"TwoNN ID of the layer: {cap['twonn']:.2f} ± {cap['twonn_std']:.2f} "

@@ -44,6 +44,25 @@ def _file_name(index: int, layer: str) -> str:
     return f"{index:03d}_{safe}.npy"
 
 
+def _filesystem_type(path: Path) -> str:
+    """The type of the file system holding ``path`` (from /proc/mounts; "" if unknown)."""
+    try:
+        target = str(path.resolve())
+        best, fstype = "", ""
+        with open("/proc/mounts") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mnt = parts[1]
+                inside = target == mnt or target.startswith(mnt.rstrip("/") + "/")
+                if inside and len(mnt) >= len(best):
+                    best, fstype = mnt, parts[2]
+        return fstype
+    except OSError:
+        return ""
+
+
 def _runs(done: set[int]) -> list[list[int]]:
     """Sorted batch indices as ``[first, last + 1]`` runs (a short manifest)."""
     out: list[list[int]] = []
@@ -211,6 +230,8 @@ class ActivationStore:
     def _create(cls, path: Path, manifest: dict[str, Any]) -> ActivationStore:
         """Allocate one file per layer and write the manifest (no batch done yet)."""
         path.mkdir(parents=True, exist_ok=True)
+        # tmpfs pages are memory: reserving them only zeroes memory that pwrite overwrites
+        in_memory = _filesystem_type(path) in ("tmpfs", "ramfs")
         dtype = np.dtype(manifest["dtype"])
         n = int(manifest["n_samples"])
         for i, entry in enumerate(manifest["layers"]):
@@ -221,7 +242,7 @@ class ActivationStore:
             entry["offset"] = int(mm.offset)
             del mm
             nbytes = n * d * dtype.itemsize
-            if nbytes:
+            if nbytes and not in_memory:
                 fd = os.open(fpath, os.O_RDWR)
                 try:
                     # Reserve the blocks now: writing into allocated blocks is ~10x faster
