@@ -1202,12 +1202,19 @@ def build_sweep_report(sweep_dir: str | Path, *, n_bootstrap: int = 1000, seed: 
     findings: list[Finding] = []
     if {"d_repr", "test_acc"} <= set(df.columns) or {"d_repr", "test_error"} <= set(df.columns):
         pts = hidden_id_points(df)
-        label_col = "model" if "model" in pts.columns else None
-        if label_col and pts["model"].nunique() >= 3:
+        n_models = pts["model"].nunique() if "model" in pts.columns else 0
+        if n_models >= 3:
             findings.append(_hidden_id_finding(
-                out, pts.assign(label=pts[label_col].astype(str)), seed=seed,
+                out, pts.assign(label=pts["model"].astype(str)), seed=seed,
                 n_bootstrap=n_bootstrap, label="label", where="models (means per task)",
                 table=table))
+        else:
+            findings.append(_not_testable(
+                "hidden_id_vs_error", "Last-hidden-layer ID vs test error",
+                "Across networks, a lower ID in the last hidden layer goes with a lower test "
+                "error (Ansuini et al. 2019).",
+                f"the sweep trains {n_models} model(s); a correlation across architectures "
+                f"needs at least 3"))
     findings.append(_scaling_finding(out, df, seed=seed, n_bootstrap=n_bootstrap,
                                      table=table))
     findings.append(_robustness_finding(out, df, seed=seed, n_bootstrap=n_bootstrap,
