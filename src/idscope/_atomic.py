@@ -24,6 +24,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp",
                                dir=path.parent)
     os.close(fd)
+    # mkstemp creates 0600 files; give the result an ordinary new file's permissions
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as fh:

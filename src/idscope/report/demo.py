@@ -45,7 +45,7 @@ import numpy as np
 
 from .._atomic import atomic_path, write_json
 from .._errors import InputError
-from .html import Finding, Report, publishable, versions, write_report
+from .html import Finding, Report, versions, write_report
 
 __all__ = [
     "DemoSettings", "run_demo", "build_report", "build_sweep_report", "rebuild",
@@ -166,7 +166,6 @@ class _Out:
         rel = f"tables/{name}.csv"
         with atomic_path(self.root / rel, suffix=".csv") as tmp:
             df.to_csv(tmp, index=False)
-        publishable(self.root / rel)
         return rel
 
     def has_table(self, name: str) -> bool:
@@ -184,7 +183,7 @@ class _Out:
         from .analysis import save_figure
 
         rel = f"figures/{name}.png"
-        publishable(save_figure(fig, self.root / rel, dpi=100))
+        save_figure(fig, self.root / rel, dpi=100)
         return rel
 
 
@@ -1149,7 +1148,6 @@ def run_demo(out_dir: str | Path = "idscope-demo", *, quick: bool = False, seed:
             "command": command, "out_arg": str(out_dir), "runtime_seconds": None,
             "status": "running"}
     write_json(root / DEMO_FILE, meta)
-    publishable(root / DEMO_FILE)
     show = sys.stderr.isatty() if progress is None else bool(progress)
     run = _Run(out, s, show)
     t0 = time.perf_counter()
@@ -1168,7 +1166,6 @@ def run_demo(out_dir: str | Path = "idscope-demo", *, quick: bool = False, seed:
         meta.update(runtime_seconds=time.perf_counter() - t0, status="done", timings=timings,
                     resumed=bool(same))
         write_json(root / DEMO_FILE, meta)
-        publishable(root / DEMO_FILE)
         report = build_report(root)
         write_report(report, root)
         bar.update(1)

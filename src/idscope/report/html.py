@@ -17,8 +17,7 @@ from typing import Any
 
 from .._atomic import write_json, write_text
 
-__all__ = ["Finding", "Report", "render_html", "write_report", "load_report", "versions",
-           "publishable"]
+__all__ = ["Finding", "Report", "render_html", "write_report", "load_report", "versions"]
 
 
 @dataclass(frozen=True)
@@ -237,28 +236,13 @@ def render_html(report: Report, root: str | Path) -> str:
     return "\n".join(parts)
 
 
-def publishable(path: str | Path) -> Path:
-    """Give a written file the permissions of an ordinary new file (0666 minus the umask).
-
-    Atomic writes go through ``tempfile.mkstemp``, which creates files readable by their
-    owner only; a report is meant to be shared or served.
-    """
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-    return Path(path)
-
-
 def write_report(report: Report, out_dir: str | Path) -> Path:
     """Save ``report.json`` and ``index.html`` (atomically) into ``out_dir``."""
     out_dir = Path(out_dir)
     write_json(out_dir / "report.json", report.to_dict())
-    publishable(out_dir / "report.json")
     page = out_dir / "index.html"
     write_text(page, render_html(report, out_dir))
-    return publishable(page)
+    return page
 
 
 def load_report(out_dir: str | Path) -> Report:
