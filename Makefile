@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/idscope estimate sklearn:digits --method all
+	$(BIN)/idscope demo --out $(DEMO_OUT)
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
