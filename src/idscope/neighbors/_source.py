@@ -1,13 +1,22 @@
 """Uniform, memory-bounded access to a point cloud held in RAM, in a torch tensor or on disk.
 
-Every block handed to the engine is a fresh torch tensor; a ``np.memmap`` is re-opened for
-each block and closed afterwards, so pages read from disk do not accumulate in the
-process's resident set (a 6.4 GB memmap streams with a few hundred MiB of RSS).
+Three kinds of storage:
+
+- ``"array"``: a numpy array in memory (a CPU torch tensor of float32/float64 is viewed as
+  one, without a copy). Blocks are views; nothing is copied until a computation needs to.
+- ``"file"``: a C-ordered ``np.memmap`` opened read-only or read-write (shared). Blocks are
+  read with ``pread`` into ordinary buffers, never through the mapping: a page touched
+  through a mapping stays in the process's resident set until the mapping is closed, and the
+  kernel maps whole (large) folios around every touch, so a column chunk read through a
+  mapping faults in nearly the whole file. Reading with ``pread`` keeps the resident set at
+  the size of the buffers (a 6.4 GB memmap streams with a few hundred MiB).
+- ``"torch"``: any other tensor (a GPU tensor, float16/bfloat16); blocks are tensor views.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import mmap
+import os
 from typing import Any
 
 import numpy as np
@@ -15,121 +24,233 @@ import torch
 
 from .._validation import is_memmap
 
+__all__ = ["PointSource"]
+
+
+def _torch_dtype(np_dtype: np.dtype) -> torch.dtype:
+    return torch.from_numpy(np.empty(0, dtype=np.dtype(np_dtype).newbyteorder("="))).dtype
+
+
+class _FileRows:
+    """``pread`` access to the rows of a C-ordered memmap (exact byte offset of X[0, 0])."""
+
+    def __init__(self, filename: str, offset: int, shape: tuple[int, int], dtype: np.dtype):
+        self.filename, self.offset = filename, offset
+        self.n, self.d = shape
+        self.dtype = np.dtype(dtype)
+        self.row_bytes = self.d * self.dtype.itemsize
+
+    @classmethod
+    def open(cls, X: np.memmap) -> _FileRows | None:
+        """The file view of ``X``, or None when ``X`` is not a plain read of its file."""
+        if getattr(X, "mode", "r") == "c" or not X.flags.c_contiguous or X.ndim != 2:
+            return None  # copy-on-write changes are invisible to pread
+        mm = getattr(X, "_mmap", None)
+        if mm is None or X.size == 0:
+            return None
+        try:
+            base = np.frombuffer(mm, dtype=np.uint8)
+            start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY
+            offset = (X.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+                      + start)
+            del base
+            rows = cls(os.fspath(X.filename), int(offset), X.shape, X.dtype)
+            # a strided or otherwise unusual view reads back differently: do not stream it
+            ok = (np.array_equal(rows.rows(0, 1), np.asarray(X[:1]))
+                  and np.array_equal(rows.rows(X.shape[0] - 1, X.shape[0]),
+                                     np.asarray(X[-1:])))
+        except (OSError, ValueError, TypeError, BufferError):
+            return None
+        return rows if ok else None
+
+    def _fd(self) -> int:
+        return os.open(self.filename, os.O_RDONLY)
+
+    def rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        out = np.empty((stop - start, self.d), self.dtype) if out is None else out
+        fd = self._fd()
+        try:
+            self._read(fd, out.reshape(-1).view(np.uint8), self.offset + start * self.row_bytes)
+        finally:
+            os.close(fd)
+        return out
+
+    def cols(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Columns [start, stop) of every row: one ``pread`` per row."""
+        w = stop - start
+        out = np.empty((self.n, w), self.dtype) if out is None else out
+        isz = self.dtype.itemsize
+        fd = self._fd()
+        try:
+            if w == self.d:
+                self._read(fd, out.reshape(-1).view(np.uint8), self.offset)
+            else:
+                base = self.offset + start * isz
+                for i in range(self.n):
+                    self._read(fd, out[i].view(np.uint8), base + i * self.row_bytes)
+        finally:
+            os.close(fd)
+        return out
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        out = np.empty((index.size, self.d), self.dtype)
+        fd = self._fd()
+        try:
+            for r, i in enumerate(index.tolist()):
+                self._read(fd, out[r].view(np.uint8), self.offset + i * self.row_bytes)
+        finally:
+            os.close(fd)
+        return out
+
+    @staticmethod
+    def _read(fd: int, buf: np.ndarray, offset: int) -> None:
+        view = memoryview(buf)
+        done = 0
+        while done < len(view):
+            got = os.preadv(fd, [view[done:]], offset + done)
+            if got <= 0:
+                raise OSError(f"unexpected end of file at byte {offset + done}")
+            done += got
+
 
 class PointSource:
-    """Rows (points) and column chunks (features) of ``X`` as torch blocks on ``device``."""
+    """Rows (points) and column chunks (features) of ``X``.
+
+    Search-side blocks (``centred_rows``, ``centred_cols``) are float32 torch tensors on
+    ``device``; exact-side blocks (``col_block``) are numpy arrays for ``"array"`` and
+    ``"file"`` storage and tensors for ``"torch"`` storage.
+    """
 
     def __init__(self, X: Any, device: torch.device):
         self.device = device
-        self.X = X
         self.n, self.d = (int(s) for s in X.shape)
-        self.is_torch = isinstance(X, torch.Tensor)
-        self.streamed = (not self.is_torch) and is_memmap(X) and self._reopenable(X)
-        if self.is_torch:
-            self.dtype = X.dtype
-        else:
-            self.dtype = torch.from_numpy(np.empty(0, dtype=X.dtype)).dtype
+        self._file: _FileRows | None = None
+        if isinstance(X, torch.Tensor):
+            if X.device.type == "cpu" and X.dtype in (torch.float32, torch.float64):
+                X = X.detach().numpy()
+            else:
+                self.kind = "torch"
+        if not isinstance(X, torch.Tensor):
+            X = X if isinstance(X, np.ndarray) else np.asarray(X)
+            if not X.dtype.isnative:
+                X = X.astype(X.dtype.newbyteorder("="))
+            self._file = _FileRows.open(X) if is_memmap(X) else None
+            self.kind = "file" if self._file is not None else "array"
+        self.X = X
+        self.is_torch = self.kind == "torch"
+        self.streamed = self.kind == "file"
+        self.dtype = X.dtype if self.is_torch else _torch_dtype(X.dtype)
+        self.itemsize = torch.empty(0, dtype=self.dtype).element_size()
         self._mean: torch.Tensor | None = None
+        self._rowbuf: np.ndarray | None = None
 
-    # -- raw access --------------------------------------------------------------------
-    @staticmethod
-    def _reopenable(X: np.memmap) -> bool:
-        """Whether (filename, offset, shape) describe ``X`` exactly (not a strided view)."""
-        try:
-            mm = np.memmap(X.filename, dtype=X.dtype, mode="r", offset=X.offset, shape=X.shape)
-        except (OSError, ValueError):
-            return False
-        try:
-            ok = X.flags.c_contiguous and np.array_equal(mm[:1], X[:1])
-            ok = ok and np.array_equal(mm[-1:], X[-1:])
-        finally:
-            mm._mmap.close()  # type: ignore[attr-defined]
-            del mm
-        return bool(ok)
+    # -- raw access (numpy for array/file storage) -------------------------------------
+    def rows_np(self, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) as stored (a view for in-memory arrays)."""
+        if self._file is not None:
+            return self._file.rows(start, stop)
+        return self.X[start:stop]
 
-    @contextmanager
-    def _array(self):
-        """The data as an indexable array; for memmaps a fresh mapping closed on exit."""
-        if not self.streamed:
-            yield self.X
-            return
-        mm = np.memmap(self.X.filename, dtype=self.X.dtype, mode="r", offset=self.X.offset,
-                       shape=self.X.shape)
-        try:
-            yield mm
-        finally:
-            mm._mmap.close()  # type: ignore[attr-defined]
+    def cols_np(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Columns [start, stop) of every row (a strided view for in-memory arrays)."""
+        if self._file is not None:
+            return self._file.cols(start, stop, out)
+        return self.X[:, start:stop]
 
-    def _to_tensor(self, block: Any, dtype: torch.dtype, copy: bool) -> torch.Tensor:
-        """``block`` as a tensor; with ``copy`` it never aliases the caller's data."""
+    def col_block(self, start: int, stop: int, out: np.ndarray | None = None) -> Any:
+        """Columns [start, stop) in the storage's own array type (for exact arithmetic)."""
+        if self.is_torch:
+            return self.X[:, start:stop]
+        return self.cols_np(start, stop, out)
+
+    def _as_tensor(self, block: Any, dtype: torch.dtype, copy: bool) -> torch.Tensor:
         if isinstance(block, torch.Tensor):
             t = block.to(device=self.device, dtype=dtype)
             return t.clone() if copy and t.data_ptr() == block.data_ptr() else t
-        arr = np.asarray(block)
-        # a memmap block must outlive its (closed) mapping; user memory must not be modified
-        aliases = self.streamed or np.may_share_memory(arr, self.X)
-        src = torch.from_numpy(np.array(arr) if self.streamed else np.ascontiguousarray(arr))
+        src = torch.from_numpy(np.ascontiguousarray(block))
         t = src.to(device=self.device, dtype=dtype)
-        if copy and aliases and t.data_ptr() == src.data_ptr() and not self.streamed:
-            t = t.clone()
+        if copy and t.data_ptr() == src.data_ptr() and self._file is None:
+            t = t.clone()  # never hand out (or modify) the caller's memory
         return t
 
     def raw_rows(self, start: int, stop: int, dtype: torch.dtype, copy: bool = False
                  ) -> torch.Tensor:
         """Rows [start, stop) as ``dtype``; may share memory with the input unless ``copy``."""
-        with self._array() as A:
-            return self._to_tensor(A[start:stop], dtype, copy)
+        block = self.X[start:stop] if self.is_torch else self.rows_np(start, stop)
+        return self._as_tensor(block, dtype, copy)
 
     def raw_take(self, index: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         """Rows ``index`` (any order, repeats allowed), always a new tensor."""
+        index = np.asarray(index, dtype=np.int64)
         if self.is_torch:
             return self.X[torch.as_tensor(index, device=self.X.device)].to(self.device, dtype)
-        with self._array() as A:
-            return self._to_tensor(A[np.asarray(index)], dtype, copy=False)
+        block = self._file.take(index) if self._file is not None else self.X[index]
+        return self._as_tensor(block, dtype, copy=False)
 
     def raw_cols(self, start: int, stop: int, dtype: torch.dtype) -> torch.Tensor:
         """Columns [start, stop) of every row, always a new tensor."""
-        with self._array() as A:
-            return self._to_tensor(np.ascontiguousarray(A[:, start:stop]) if not self.is_torch
-                                   else A[:, start:stop].contiguous(), dtype, copy=True)
-
-    def centred_cols(self, start: int, stop: int) -> torch.Tensor:
-        """float32 columns [start, stop) minus their float64 column means (centring per
-        chunk of features is centring per feature)."""
         if self.is_torch:
-            x = self.X[:, start:stop].to(self.device, torch.float32)
-            mean = self.X[:, start:stop].sum(0, dtype=torch.float64) / self.n
-            return x - mean.to(self.device, torch.float32)
-        with self._array() as A:
-            # a streamed block must be copied before its mapping closes
-            block = np.array(A[:, start:stop], copy=True) if self.streamed else (
-                np.ascontiguousarray(A[:, start:stop]))
-        # numpy reduces a C-ordered block over axis 0 row by row: fast and float64
-        mean = np.add.reduce(block, axis=0, dtype=np.float64) / self.n
-        x = torch.from_numpy(block).to(self.device, torch.float32)
-        shares = x.device.type == "cpu" and np.may_share_memory(block, self.X)
-        return (x - torch.from_numpy(mean).to(self.device, torch.float32)) if shares else (
-            x.sub_(torch.from_numpy(mean).to(self.device, torch.float32)))
+            return self.X[:, start:stop].to(self.device, dtype).contiguous().clone()
+        return self._as_tensor(self.cols_np(start, stop), dtype, copy=True)
 
     # -- centring ----------------------------------------------------------------------
     def mean(self, block_rows: int) -> torch.Tensor:
         """Column mean in float64, accumulated block by block."""
         if self._mean is None:
-            acc = torch.zeros(self.d, dtype=torch.float64, device=self.device)
-            for a in range(0, self.n, block_rows):
-                if self.is_torch:
-                    block = self.X[a : a + block_rows]
-                    acc += block.sum(0, dtype=torch.float64).to(self.device)
-                else:
-                    with self._array() as A:
-                        acc += torch.from_numpy(np.add.reduce(
-                            A[a : a + block_rows], axis=0, dtype=np.float64)).to(self.device)
+            if self.is_torch:
+                acc = torch.zeros(self.d, dtype=torch.float64, device=self.X.device)
+                for a in range(0, self.n, block_rows):
+                    acc += self.X[a : a + block_rows].sum(0, dtype=torch.float64)
+                acc = acc.to(self.device)
+            else:
+                acc_np = np.zeros(self.d, dtype=np.float64)
+                for a in range(0, self.n, block_rows):
+                    acc_np += np.add.reduce(self.rows_np(a, min(self.n, a + block_rows)),
+                                            axis=0, dtype=np.float64)
+                acc = torch.from_numpy(acc_np).to(self.device)
             self._mean = acc / self.n
         return self._mean
 
-    def centred_rows(self, start: int, stop: int, mean: torch.Tensor) -> torch.Tensor:
-        """float32 rows minus the float64 mean (subtraction done in float64)."""
+    def centred_rows(self, start: int, stop: int, mean: torch.Tensor,
+                     out: torch.Tensor | None = None) -> torch.Tensor:
+        """float32 rows minus the float64 mean: a new tensor, or the first rows of ``out``
+        (a reusable float32 buffer on ``device``; reusing it spares the allocator)."""
         if self.dtype == torch.float64:
-            return (self.raw_rows(start, stop, torch.float64) - mean).float()
+            c = (self.raw_rows(start, stop, torch.float64) - mean).float()
+            return c if out is None else out[: stop - start].copy_(c)
+        if self._file is not None:
+            if self._rowbuf is None or self._rowbuf.shape[0] < stop - start:
+                self._rowbuf = np.empty((stop - start, self.d), self.X.dtype)
+            x = self._as_tensor(self._file.rows(start, stop, self._rowbuf[: stop - start]),
+                                torch.float32, copy=False)
+        else:
+            x = self.raw_rows(start, stop, torch.float32)
         # Rounding the mean to float32 shifts every point equally: distances are unaffected.
-        return self.raw_rows(start, stop, torch.float32) - mean.float()
+        m32 = mean.to(torch.float32)
+        if out is None:
+            return x - m32
+        return torch.sub(x, m32, out=out[: stop - start])
+
+    def centred_cols(self, start: int, stop: int, buffer: np.ndarray | None = None
+                     ) -> torch.Tensor:
+        """float32 columns [start, stop) minus their float64 column means (centring per
+        chunk of features is centring per feature); a new tensor unless ``buffer`` (for
+        file storage) is given, which it may then overwrite."""
+        if self.is_torch:
+            x = self.X[:, start:stop]
+            mean = x.sum(0, dtype=torch.float64) / self.n
+            if x.dtype == torch.float64:
+                return (x - mean).to(self.device, torch.float32)
+            return x.to(self.device, torch.float32) - mean.to(x.device, torch.float32
+                                                                ).to(self.device)
+        block = self.cols_np(start, stop, buffer)
+        # numpy reduces over axis 0 row by row, vectorised along the row: fast and float64
+        mean = torch.from_numpy(np.add.reduce(block, axis=0, dtype=np.float64) / self.n)
+        x = torch.from_numpy(block)
+        if x.dtype == torch.float64:
+            return (x - mean).to(self.device, torch.float32)
+        mean32 = mean.to(torch.float32)
+        if self._file is not None and self.device.type == "cpu" and x.dtype == torch.float32:
+            return x.sub_(mean32)  # our own read buffer
+        return x.to(self.device, torch.float32) - mean32.to(self.device)

@@ -17,6 +17,8 @@
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,57 +137,57 @@ def kneighbors(
     ref = src if symmetric else PointSource(reference, dev)
     d = src.d
 
-    gram_bytes = 8 * n * n
     long_rows = 2 * 64 * 4 * d > memory_budget // 2
-    by_features = symmetric and gram_bytes <= memory_budget // 2 and (
+    by_features = symmetric and 8 * n * n <= memory_budget // 2 and (
         src.streamed or long_rows or d > 4 * n)
     if by_features:
-        approx, cand, nq, nr, d_eff = _search_by_features(src, kk, memory_budget, progress)
+        # The whole approximate distance matrix is known: select the candidates of each
+        # point by the error bound directly; no certificate or fallback is needed.
+        d2, norms, d_eff = _gram_by_features(src, memory_budget, progress)
+        rows, cols = _select_from_matrix(d2, norms, d_eff, k)
+        del d2
+        exact = _exact_distances(src, ref, rows, cols, symmetric, memory_budget)
+        dist2, idx = _k_smallest(rows, cols, exact, n, k)
+        n_failed = 0
     else:
-        approx, cand, nq, nr, d_eff = _search_by_points(src, ref, symmetric, kk, memory_budget,
-                                                        tile_size, progress)
+        dist2, idx, n_failed = _by_points(src, ref, symmetric, k, kk, memory_budget,
+                                          tile_size, progress)
+    distances = np.sqrt(np.maximum(dist2, 0.0))
+    return KNeighbors(distances, idx.astype(np.int64, copy=False), n_failed)
 
+
+def _by_points(src, ref, symmetric, k, kk, budget, tile_size, progress):
+    n_avail = ref.n - 1 if symmetric else ref.n
+    approx, cand, nq, nr = _search_by_points(src, ref, symmetric, kk, budget, tile_size,
+                                             progress)
     # Only candidates that can still be among the k nearest, given the rounding-error bound,
-    # are recomputed exactly (usually k per point, not k + extra).
-    a = approx.double()
-    err = _bound(nq[:, None], nr[cand], d_eff)
-    upper_k = torch.kthvalue(a + err, k, dim=1).values  # >= the true k-th smallest
-    rows, slots = torch.nonzero((a - err) <= upper_k[:, None], as_tuple=True)
-    cols = cand[rows, slots]
-    inverse = None
-    if symmetric:  # d(i, j) = d(j, i): compute each unordered pair once
-        keys, inverse = torch.unique(torch.minimum(rows, cols) * n + torch.maximum(rows, cols),
-                                     return_inverse=True)
-        rows, cols = keys // n, keys % n
-    pair_d2 = _pairs_by_features if by_features else _pairs_by_points
-    d2 = pair_d2(src, ref, rows, cols, memory_budget)
-    exact = torch.full_like(a, math.inf)
-    exact[torch.nonzero((a - err) <= upper_k[:, None], as_tuple=True)] = (
-        d2 if inverse is None else d2[inverse])
-
-    # Sort by (distance, index): order by index first, then a stable sort by distance.
-    order = torch.argsort(cand, dim=1)
-    cand = torch.gather(cand, 1, order)
-    exact = torch.gather(exact, 1, order)
-    order = torch.sort(exact, dim=1, stable=True).indices
-    cand = torch.gather(cand, 1, order)[:, :k]
-    exact = torch.gather(exact, 1, order)[:, :k]
-
-    # Every left-out point had approximate d² >= the largest kept one.
+    # are recomputed exactly (usually about k per point, not k + extra).
+    err = _bound(nq[:, None], nr[cand], src.d)
+    upper_k = np.partition(approx + err, k - 1, axis=1)[:, k - 1]  # >= true k-th smallest
+    rows, slots = np.nonzero(approx - err <= upper_k[:, None])
+    exact = np.full(approx.shape, np.inf)
+    exact[rows, slots] = _exact_distances(src, ref, rows, cand[rows, slots], symmetric, budget)
+    # sort each list by (distance, index)
+    order = np.lexsort((cand, exact), axis=1)[:, :k]
+    dist2 = np.take_along_axis(exact, order, axis=1)
+    idx = np.take_along_axis(cand, order, axis=1)
+    # Certificate: every point left out has approximate d² >= the largest one kept.
     if kk < n_avail:
-        boundary = a.max(dim=1).values - _bound(nq, nr.max(), d_eff)
-        failed = torch.nonzero(~(exact[:, k - 1] < boundary)).flatten()
+        boundary = approx.max(axis=1) - _bound(nq, nr.max(), src.d)
+        failed = np.flatnonzero(~(dist2[:, k - 1] < boundary))
     else:
-        failed = torch.zeros(0, dtype=torch.long, device=exact.device)
-    if failed.numel():
-        rows_np = failed.cpu().numpy()
-        e_d2, e_idx = _exhaustive(src, ref, symmetric, rows_np, k, memory_budget)
-        exact[failed] = e_d2.to(exact.device)
-        cand[failed] = e_idx.to(cand.device)
+        failed = np.zeros(0, dtype=np.int64)
+    if failed.size:
+        dist2[failed], idx[failed] = _exhaustive(src, ref, symmetric, failed, k, budget)
+    return dist2, idx, int(failed.size)
 
-    distances = exact.clamp_min_(0).sqrt_().cpu().numpy()
-    indices = cand.cpu().numpy().astype(np.int64, copy=False)
-    return KNeighbors(distances, indices, int(failed.numel()))
+
+def _k_smallest(rows: np.ndarray, cols: np.ndarray, d2: np.ndarray, n: int, k: int):
+    """The k smallest (d², index) of each row's candidate list (every row has >= k)."""
+    order = np.lexsort((cols, d2, rows))
+    rows, cols, d2 = rows[order], cols[order], d2[order]
+    at = np.searchsorted(rows, np.arange(n))[:, None] + np.arange(k)
+    return d2[at], cols[at]
 
 
 # ----------------------------------------------------------------------------------------
@@ -225,6 +227,7 @@ def _norms(src: PointSource, mean: torch.Tensor, block: int) -> torch.Tensor:
 
 
 def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
+    """Running top-kk over tiles of points; returns numpy (approx d², indices, |q|², |r|²)."""
     d = src.d
     if tile_size is None:
         # two float32 row blocks (B×D) plus ~3 float32 B×B tiles within the budget
@@ -240,91 +243,258 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     nr = nq if symmetric else _norms(ref, mean, stream_block)
     nq32, nr32 = nq.float(), nr.float()
     dev = src.device
-    best_d = torch.full((src.n, kk), math.inf, dtype=torch.float32, device=dev)
-    best_i = torch.zeros((src.n, kk), dtype=torch.long, device=dev)
+    on_cpu = dev.type == "cpu"
+    if on_cpu:
+        best = _BestLists(src.n, kk)
+    else:
+        best_d = torch.full((src.n, kk), math.inf, dtype=torch.float32, device=dev)
+        best_i = torch.zeros((src.n, kk), dtype=torch.long, device=dev)
     qblocks, rblocks = _blocks(src.n, tile), _blocks(ref.n, tile)
     total = len(qblocks) * (len(qblocks) + 1) // 2 if symmetric else len(qblocks) * len(rblocks)
+    # two reusable row-block buffers: fresh multi-MB tensors for every tile pair would
+    # fragment the allocator and grow the resident set
+    buf_i = torch.empty((min(tile, src.n), d), dtype=torch.float32, device=dev)
+    buf_j = torch.empty((min(tile, ref.n), d), dtype=torch.float32, device=dev)
     with _progress(total, progress, "neighbours") as bar:
         for bi, (a, b) in enumerate(qblocks):
-            Ci = src.centred_rows(a, b, mean)
+            Ci = src.centred_rows(a, b, mean, out=buf_i)
             for c, e in rblocks[bi:] if symmetric else rblocks:
-                Cj = Ci if (symmetric and c == a) else ref.centred_rows(c, e, mean)
-                d2 = Ci @ Cj.T
-                d2.mul_(-2.0).add_(nq32[a:b, None]).add_(nr32[None, c:e])
+                Cj = Ci if (symmetric and c == a) else ref.centred_rows(c, e, mean, out=buf_j)
+                # |x|² + |y|² − 2 x·y in one GEMM call (the bias is added by beta = 1)
+                d2 = torch.addmm(nq32[a:b, None] + nr32[None, c:e], Ci, Cj.T, alpha=-2.0)
                 if symmetric and c == a:
                     d2.fill_diagonal_(math.inf)
-                _merge(best_d, best_i, slice(a, b), d2, c)
-                if symmetric and c != a:
-                    _merge(best_d, best_i, slice(c, e), d2.T, a)
+                if on_cpu:
+                    tile_np = d2.numpy()
+                    best.merge(a, b, *_tile_smallest(tile_np, kk, axis=1), offset=c)
+                    if symmetric and c != a:
+                        best.merge(c, e, *_tile_smallest(tile_np, kk, axis=0), offset=a)
+                else:
+                    _merge(best_d, best_i, slice(a, b), d2, c)
+                    if symmetric and c != a:
+                        _merge(best_d, best_i, slice(c, e), d2.T.contiguous(), a)
                 bar.update(1)
-    return best_d, best_i, nq, nr, d
+    if on_cpu:
+        approx, cand = best.d.astype(np.float64), best.i
+    else:
+        approx, cand = best_d.double().cpu().numpy(), best_i.cpu().numpy()
+    return approx, cand, nq.cpu().numpy(), nr.cpu().numpy()
 
 
-def _bound(nq: torch.Tensor, nr: torch.Tensor, d_eff: int) -> torch.Tensor:
+class _BestLists:
+    """Running k smallest (value, index) per row, unordered, in numpy."""
+
+    def __init__(self, n: int, kk: int):
+        self.kk = kk
+        self.d = np.full((n, kk), np.inf, dtype=np.float32)
+        self.i = np.zeros((n, kk), dtype=np.int64)
+
+    def merge(self, a: int, b: int, vals: np.ndarray, pos: np.ndarray, offset: int) -> None:
+        cd = np.concatenate([self.d[a:b], vals], axis=1)
+        ci = np.concatenate([self.i[a:b], pos + offset], axis=1)
+        j = _smallest(cd, self.kk)
+        self.d[a:b] = np.take_along_axis(cd, j, axis=1)
+        self.i[a:b] = np.take_along_axis(ci, j, axis=1)
+
+
+def _smallest(a: np.ndarray, kk: int) -> np.ndarray:
+    """Positions of the kk smallest entries of every row of ``a`` (unordered)."""
+    m = a.shape[1]
+    if m <= kk:
+        return np.broadcast_to(np.arange(m), a.shape)
+    if m <= 256:  # a full sort of short rows beats introselect's per-row overhead
+        return np.argsort(a, axis=1)[:, :kk]
+    return np.argpartition(a, kk - 1, axis=1)[:, :kk]
+
+
+_GROUP = 8
+
+
+def _tile_smallest(d2: np.ndarray, kk: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kk smallest entries of every row (``axis=1``) or column (``axis=0``) of a tile:
+    (values, positions along ``axis``), shape (rows or columns, ≤ kk).
+
+    Two levels: the minima of ``g`` interleaved groups (entries j, j + m, j + 2m, …), then
+    only the members of the kk groups with the smallest minima: the kk smallest entries
+    lie in those groups (each entry below the kk-th smallest value lies in a group whose
+    minimum is below it as well). One streaming pass over the tile instead of a selection
+    over all of it, and no transposed copy for the columns.
+    """
+    R, C = d2.shape
+    length = C if axis == 1 else R
+    other = R if axis == 1 else C
+    g = _GROUP
+    ng = length // g
+    if ng <= 2 * kk:
+        t = d2 if axis == 1 else np.ascontiguousarray(d2.T)
+        j = _smallest(t, kk)
+        return np.take_along_axis(t, j, axis=1), np.asarray(j)
+    m = ng * g
+    if axis == 1:
+        gmin = np.minimum.reduce(d2[:, :m].reshape(R, g, ng), axis=1)
+    else:
+        gmin = np.minimum.reduce(d2[:m].reshape(g, ng, C), axis=0).T
+    pos = (_smallest(gmin, kk)[:, :, None] + ng * np.arange(g)).reshape(other, -1)
+    if length > m:  # the tail that does not fill a group is always a candidate
+        pos = np.concatenate([pos, np.broadcast_to(np.arange(m, length), (other, length - m))],
+                             axis=1)
+    flat = d2.reshape(-1)
+    if axis == 1:
+        vals = flat[pos + (np.arange(R) * C)[:, None]]
+    else:
+        vals = flat[pos * C + np.arange(C)[:, None]]
+    j = _smallest(vals, kk)
+    return np.take_along_axis(vals, j, axis=1), np.take_along_axis(pos, j, axis=1)
+
+
+def _bound(nq: Any, nr: Any, d_eff: int) -> Any:
     """Bound on |approximate − exact| squared distance between centred points with squared
-    norms ``nq`` and ``nr``: each of the three float32 products |x|², |y|², x·y of length
-    ``d_eff`` errs by at most λ·√d_eff·u·|x||y| (Higham & Mary), so together by
-    λ·√d_eff·u·(|x| + |y|)², plus the rounding of their sum."""
-    gram = _LAMBDA * math.sqrt(d_eff) * _U32 * (nq.sqrt() + nr.sqrt()).square()
+    norms ``nq`` and ``nr`` (numpy arrays or tensors): each of the three float32 products
+    |x|², |y|², x·y of length ``d_eff`` errs by at most λ·√d_eff·u·|x||y| (Higham & Mary),
+    so together by λ·√d_eff·u·(|x| + |y|)², plus the rounding of their sum."""
+    gram = _LAMBDA * math.sqrt(d_eff) * _U32 * (nq**0.5 + nr**0.5) ** 2
     return gram + 16.0 * _U32 * (nq + nr)
-
-
-def _pairs_by_points(src, ref, rows, cols, budget) -> torch.Tensor:
-    """Exact squared distances of pairs (rows[p], cols[p]) from float64 difference vectors."""
-    out = torch.empty(rows.numel(), dtype=torch.float64, device=rows.device)
-    step = max(1, (budget // 2) // max(1, 16 * src.d))
-    rows_np, cols_np = rows.cpu().numpy(), cols.cpu().numpy()
-    for a, b in _blocks(rows.numel(), step):
-        xc = ref.raw_take(cols_np[a:b], torch.float64)
-        xc.sub_(src.raw_take(rows_np[a:b], src.dtype))  # float64 arithmetic: exact
-        out[a:b] = torch.linalg.vecdot(xc, xc)
-    return out
 
 
 # ----------------------------------------------------------------------------------------
 # search over chunks of features (long rows, small N; one sequential pass over a memmap)
 # ----------------------------------------------------------------------------------------
-def _col_chunk(n: int, d: int, budget: int) -> int:
-    return max(64, min(d, (budget // 2) // max(1, 12 * n)))
+def _col_chunk(n: int, d: int, budget: int, itemsize: int = 4) -> int:
+    """Features per chunk: a float32 copy of the chunk (plus a read buffer) and the block
+    products within half the budget."""
+    return max(64, min(d, (budget // 2) // max(1, (8 + itemsize) * n)))
 
 
-def _search_by_features(src, kk, budget, progress):
+def _gram_by_features(src: PointSource, budget: int, progress: bool):
+    """Approximate squared distances (N×N, float64, diagonal +inf) from the Gram matrix of
+    the centred data, accumulated in float64 over chunks of features (each chunk's product
+    in float32: the error bound then has √chunk, not √D). Returns (d², |x|², chunk)."""
     n, d = src.n, src.d
-    chunk = _col_chunk(n, d, budget)
+    chunk = _col_chunk(n, d, budget, src.itemsize)
     dev = src.device
     gram = torch.zeros((n, n), dtype=torch.float64, device=dev)
-    norms = torch.zeros(n, dtype=torch.float64, device=dev)
-    # Four row blocks: only the 10 block pairs on or above the diagonal are multiplied.
-    rb = _blocks(n, max(1, -(-n // 4)))
+    # Row blocks: only the block pairs on or above the diagonal are multiplied (10 of 16
+    # with 4 blocks; more, smaller blocks lose more in GEMM efficiency than they save).
+    nb = max(1, min(4, n // 256))
+    rb = _blocks(n, -(-n // nb))
     chunks = _blocks(d, chunk)
+    buffer = np.empty((n, chunk), dtype=src.X.dtype) if src.streamed else None
     with _progress(len(chunks), progress, "neighbours") as bar:
         for c0, c1 in chunks:
-            x32 = src.centred_cols(c0, c1)
-            norms += torch.linalg.vecdot(x32, x32).double()
+            buf = buffer if buffer is None or c1 - c0 == chunk else None
+            x32 = src.centred_cols(c0, c1, buf)
             for i, (a, b) in enumerate(rb):
                 for c, e in rb[i:]:
-                    gram[a:b, c:e] += (x32[a:b] @ x32[c:e].T).double()
+                    # float64 accumulation across chunks (a contiguous float64 product:
+                    # a mixed-dtype add into a strided view is many times slower)
+                    gram[a:b, c:e].add_((x32[a:b] @ x32[c:e].T).double())
+            del x32
             bar.update(1)
     for i, (a, b) in enumerate(rb):
         for c, e in rb[i + 1 :]:
             gram[c:e, a:b] = gram[a:b, c:e].T
+    norms = torch.diagonal(gram).clone()
     d2 = gram.mul_(-2.0).add_(norms[:, None]).add_(norms[None, :])
     d2.fill_diagonal_(math.inf)
-    approx, cand = torch.topk(d2, kk, dim=1, largest=False)
-    del d2, gram
-    return approx.float(), cand, norms, norms, min(chunk, d)
+    return d2, norms, min(chunk, d)
 
 
-def _pairs_by_features(src, ref, rows, cols, budget) -> torch.Tensor:
-    """As :func:`_pairs_by_points`, accumulated over chunks of features (one pass)."""
-    chunk = _col_chunk(src.n, src.d, budget)
-    out = torch.zeros(rows.numel(), dtype=torch.float64, device=rows.device)
-    step = max(1, (budget // 4) // max(1, 24 * chunk))
+def _select_from_matrix(d2: torch.Tensor, norms: torch.Tensor, d_eff: int, k: int):
+    """Pairs (i, j), sorted by i, whose approximate d² minus its error bound does not exceed
+    the k-th smallest upper bound of row i: a superset of every row's k nearest."""
+    D2 = d2.cpu().numpy()
+    nrm = norms.cpu().numpy()
+    rows, cols = [], []
+    for a, b in _blocks(D2.shape[0], 512):
+        err = _bound(nrm[a:b, None], nrm[None, :], d_eff)
+        upper_k = np.partition(D2[a:b] + err, k - 1, axis=1)[:, k - 1]
+        r, c = np.nonzero(D2[a:b] - err <= upper_k[:, None])
+        rows.append(r + a)
+        cols.append(c)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+# ----------------------------------------------------------------------------------------
+# exact squared distances of candidate pairs, from float64 difference vectors
+# ----------------------------------------------------------------------------------------
+def _exact_distances(src, ref, rows, cols, symmetric, budget) -> np.ndarray:
+    """Exact d² of the pairs (rows[p], cols[p]); with ``symmetric`` each unordered pair is
+    computed once."""
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    if not symmetric or rows.size == 0:
+        return _exact_pairs(src, ref, rows, cols, budget)
+    n = src.n
+    keys, inverse = np.unique(np.minimum(rows, cols) * n + np.maximum(rows, cols),
+                              return_inverse=True)
+    return _exact_pairs(src, ref, keys // n, keys % n, budget)[inverse.reshape(-1)]
+
+
+def _exact_pairs(src, ref, rows, cols, budget) -> np.ndarray:
+    out = np.zeros(rows.size, dtype=np.float64)
+    if rows.size == 0:
+        return out
+    if src.is_torch or ref.is_torch:
+        return _exact_pairs_torch(src, ref, rows, cols, budget)
+    if not (src.streamed or ref.streamed):
+        _pair_kernel(src.X, ref.X, rows, cols, out)
+        return out
+    # one sequential pass over the file(s), chunk of features by chunk of features
+    same = ref is src
+    row_bytes = src.n * src.itemsize + (0 if same else ref.n * ref.itemsize)
+    chunk = max(64, min(src.d, (budget // 4) // max(1, row_bytes)))
+    qbuf = np.empty((src.n, chunk), src.X.dtype) if src.streamed else None
+    rbuf = np.empty((ref.n, chunk), ref.X.dtype) if ref.streamed and not same else None
     for c0, c1 in _blocks(src.d, chunk):
-        x = src.raw_cols(c0, c1, src.dtype)
-        for a, b in _blocks(rows.numel(), step):
-            diff = x[cols[a:b]].double().sub_(x[rows[a:b]])  # float64 arithmetic: exact
-            out[a:b] += torch.linalg.vecdot(diff, diff)
+        full = c1 - c0 == chunk
+        Q = src.cols_np(c0, c1, qbuf if full else None)
+        R = Q if same else ref.cols_np(c0, c1, rbuf if full else None)
+        _pair_kernel(Q, R, rows, cols, out)
+    return out
+
+
+def _pair_kernel(Q: np.ndarray, R: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                 out: np.ndarray) -> None:
+    """out[p] += Σ_f (R[cols[p], f] − Q[rows[p], f])² with float64 arithmetic (the
+    difference of two float32 values is exact in float64); large jobs are split over
+    threads (numpy releases the GIL in the gathers and the arithmetic)."""
+    n_threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
+    if n_threads == 1 or rows.size * Q.shape[1] < (1 << 23) or rows.size < 2 * n_threads:
+        _pair_kernel_serial(Q, R, rows, cols, out)
+        return
+    edges = np.linspace(0, rows.size, n_threads + 1).astype(np.int64)
+    with ThreadPoolExecutor(n_threads) as pool:
+        jobs = [pool.submit(_pair_kernel_serial, Q, R, rows[a:b], cols[a:b], out[a:b])
+                for a, b in zip(edges[:-1], edges[1:])]
+        for job in jobs:
+            job.result()
+
+
+def _pair_kernel_serial(Q, R, rows, cols, out) -> None:
+    # tiles of pairs × features small enough for the float64 temporaries to stay in cache
+    w = Q.shape[1]
+    fw = min(w, 4096)
+    pc = max(8, (1 << 18) // fw)
+    for p0 in range(0, rows.size, pc):
+        p1 = min(rows.size, p0 + pc)
+        r, c = rows[p0:p1], cols[p0:p1]
+        acc = np.zeros(p1 - p0)
+        for f0 in range(0, w, fw):
+            f1 = min(w, f0 + fw)
+            diff = R[c, f0:f1].astype(np.float64, copy=False)
+            diff -= Q[r, f0:f1].astype(np.float64, copy=False)
+            acc += np.einsum("ij,ij->i", diff, diff)
+        out[p0:p1] += acc
+
+
+def _exact_pairs_torch(src, ref, rows, cols, budget) -> np.ndarray:
+    """Torch storage (any device): gather whole rows in float64, pair chunk by pair chunk."""
+    out = np.empty(rows.size, dtype=np.float64)
+    step = max(1, (budget // 2) // max(1, 16 * src.d))
+    for a, b in _blocks(rows.size, step):
+        xc = ref.raw_take(cols[a:b], torch.float64)
+        xc.sub_(src.raw_take(rows[a:b], torch.float64))  # float64 arithmetic: exact
+        out[a:b] = torch.linalg.vecdot(xc, xc).cpu().numpy()
     return out
 
 
@@ -332,17 +502,19 @@ def _pairs_by_features(src, ref, rows, cols, budget) -> torch.Tensor:
 # exhaustive float64 fallback for uncertified points
 # ----------------------------------------------------------------------------------------
 def _exhaustive(src, ref, symmetric, rows: np.ndarray, k: int, budget: int):
-    d = src.d
-    dev = src.device
-    d2 = torch.empty((len(rows), ref.n), dtype=torch.float64, device=dev)
-    step = max(1, (budget // 2) // max(1, 8 * d))
-    for qi, r in enumerate(rows):
-        xq = src.raw_take(np.array([r]), torch.float64)
-        for a, b in _blocks(ref.n, step):
-            x = ref.raw_rows(a, b, torch.float64, copy=True)
-            x.sub_(xq)
-            d2[qi, a:b] = x.square_().sum(1)
+    """Exact k nearest of the points ``rows`` against every reference point, in batches of
+    points (one pass over the data per batch)."""
+    m = ref.n
+    dist2 = np.empty((rows.size, k))
+    idx = np.empty((rows.size, k), dtype=np.int64)
+    batch = max(1, min(rows.size, (budget // 64) // max(1, m)))
+    for a, b in _blocks(rows.size, batch):
+        pr = np.repeat(rows[a:b], m)
+        pc = np.tile(np.arange(m), b - a)
         if symmetric:
-            d2[qi, r] = math.inf
-    vals, idx = torch.sort(d2, dim=1, stable=True)
-    return vals[:, :k], idx[:, :k]
+            keep = pr != pc
+            pr, pc = pr[keep], pc[keep]
+        d2 = _exact_pairs(src, ref, pr, pc, budget)
+        local = np.repeat(np.arange(b - a), m - 1 if symmetric else m)
+        dist2[a:b], idx[a:b] = _k_smallest(local, pc, d2, b - a, k)
+    return dist2, idx
