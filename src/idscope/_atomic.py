@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_text", "write_bytes", "write_json"]
+__all__ = ["atomic_path", "write_text", "write_bytes", "write_json", "json_default"]
 
 
 @contextmanager
@@ -52,11 +52,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any, default: Callable[[Any], Any] | None = None
                ) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=default or _default)
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=default or json_default)
                + "\n")
 
 
-def _default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """JSON encoding of numpy scalars and arrays and paths (shared by every JSON writer)."""
     import numpy as np
 
     if isinstance(obj, np.generic):

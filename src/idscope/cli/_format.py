@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from .._atomic import json_default
+
 
 def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
@@ -28,15 +30,12 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) 
 
 
 def to_json(obj: Any) -> str:
-    def default(o: Any) -> Any:
-        import numpy as np
+    """JSON for the terminal: numpy values as numbers, anything else unknown as its text."""
 
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        if isinstance(o, tuple):
-            return list(o)
-        return str(o)
+    def default(o: Any) -> Any:
+        try:
+            return json_default(o)
+        except TypeError:
+            return str(o)
 
     return json.dumps(obj, indent=2, default=default)
