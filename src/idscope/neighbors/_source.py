@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import mmap
 import os
+import warnings
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -158,6 +161,32 @@ class PointSource:
             return self._file.cols(start, stop, out)
         return self.X[:, start:stop]
 
+    def col_chunks(self, chunk: int) -> Iterator[tuple[int, int, Any]]:
+        """(start, stop, columns) over chunks of ``chunk`` features: views for in-memory
+        arrays, tensors for torch storage; for files, blocks read by a reader thread one
+        chunk ahead into two alternating buffers (so reading overlaps the caller's work: a
+        block is valid until the next one is requested)."""
+        spans = [(a, min(a + chunk, self.d)) for a in range(0, self.d, chunk)]
+        if self._file is None:
+            for a, b in spans:
+                yield a, b, self.col_block(a, b)
+            return
+        width = min(chunk, self.d)
+        bufs = [np.empty((self.n, width), self.X.dtype) for _ in range(min(2, len(spans)))]
+
+        def read(i: int) -> np.ndarray:
+            a, b = spans[i]
+            out = bufs[i % len(bufs)] if b - a == width else None
+            return self._file.cols(a, b, out)
+
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(read, 0)
+            for i, (a, b) in enumerate(spans):
+                block = pending.result()
+                if i + 1 < len(spans):
+                    pending = pool.submit(read, i + 1)
+                yield a, b, block
+
     def col_block(self, start: int, stop: int, out: np.ndarray | None = None) -> Any:
         """Columns [start, stop) in the storage's own array type (for exact arithmetic)."""
         if self.is_torch:
@@ -168,7 +197,9 @@ class PointSource:
         if isinstance(block, torch.Tensor):
             t = block.to(device=self.device, dtype=dtype)
             return t.clone() if copy and t.data_ptr() == block.data_ptr() else t
-        src = torch.from_numpy(np.ascontiguousarray(block))
+        with warnings.catch_warnings():  # read-only input (a memmap): we never write to it
+            warnings.simplefilter("ignore", UserWarning)
+            src = torch.from_numpy(np.ascontiguousarray(block))
         t = src.to(device=self.device, dtype=dtype)
         if copy and t.data_ptr() == src.data_ptr() and self._file is None:
             t = t.clone()  # never hand out (or modify) the caller's memory

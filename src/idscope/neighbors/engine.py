@@ -32,6 +32,7 @@ from ._source import PointSource
 __all__ = ["KNeighbors", "kneighbors"]
 
 _U32 = 2.0**-24
+_U64 = 2.0**-53
 _LAMBDA = 10.0
 _DEFAULT_BUDGET = 192 << 20  # bytes of working memory beyond the data and the results
 
@@ -146,9 +147,25 @@ def kneighbors(
         d2, norms, d_eff = _gram_by_features(src, memory_budget, progress)
         rows, cols = _select_from_matrix(d2, norms, d_eff, k)
         del d2
+        # Where the float32 bound leaves many candidates (distances that concentrate), a
+        # float64 search of those rows is cheaper than verifying every candidate.
+        count = np.bincount(rows, minlength=n)
+        heavy = np.flatnonzero(count > 2 * k + 8)
+        if count[heavy].sum() * 8 <= n:
+            heavy = heavy[:0]
+        keep = count[rows] <= 2 * k + 8 if heavy.size else slice(None)
+        rows, cols = rows[keep], cols[keep]
         exact = _exact_distances(src, ref, rows, cols, symmetric, memory_budget)
-        dist2, idx = _k_smallest(rows, cols, exact, n, k)
-        n_failed = 0
+        dist2 = np.empty((n, k))
+        idx = np.empty((n, k), dtype=np.int64)
+        light = np.setdiff1d(np.arange(n), heavy, assume_unique=True)
+        if light.size:
+            at = np.searchsorted(light, rows)
+            dist2[light], idx[light] = _k_smallest(at, cols, exact, light.size, k)
+        if heavy.size:
+            dist2[heavy], idx[heavy] = _exhaustive(src, ref, symmetric, heavy, k,
+                                                   memory_budget)
+        n_failed = int(heavy.size)
     else:
         dist2, idx, n_failed = _by_points(src, ref, symmetric, k, kk, memory_budget,
                                           tile_size, progress)
@@ -359,51 +376,69 @@ def _bound(nq: Any, nr: Any, d_eff: int) -> Any:
 # ----------------------------------------------------------------------------------------
 # search over chunks of features (long rows, small N; one sequential pass over a memmap)
 # ----------------------------------------------------------------------------------------
-def _col_chunk(n: int, d: int, budget: int, itemsize: int = 4) -> int:
-    """Features per chunk: a float32 copy of the chunk (plus a read buffer) and the block
-    products within half the budget."""
-    return max(64, min(d, (budget // 2) // max(1, (8 + itemsize) * n)))
+def _col_chunk(n: int, d: int, budget: int) -> int:
+    """Features per chunk: the N×N float64 Gram matrix and its float32 product, plus three
+    N×chunk float32 arrays (a centred copy or two alternating read buffers) in the budget."""
+    return max(64, min(d, (budget - 12 * n * n) // max(1, 12 * n)))
 
 
 def _gram_by_features(src: PointSource, budget: int, progress: bool):
     """Approximate squared distances (N×N, float64, diagonal +inf) from the Gram matrix of
     the centred data, accumulated in float64 over chunks of features (each chunk's product
-    in float32: the error bound then has √chunk, not √D). Returns (d², |x|², chunk)."""
+    in float32: the error bound then has √chunk, not √D). Returns (d², |x|², chunk), numpy.
+
+    On the CPU each chunk's product is a symmetric rank-k update (``C @ C.T`` on one
+    array is BLAS ``syrk``: half the multiplications of a general product).
+    """
     n, d = src.n, src.d
-    chunk = _col_chunk(n, d, budget, src.itemsize)
-    dev = src.device
-    gram = torch.zeros((n, n), dtype=torch.float64, device=dev)
-    # Row blocks: only the block pairs on or above the diagonal are multiplied (10 of 16
-    # with 4 blocks; more, smaller blocks lose more in GEMM efficiency than they save).
-    nb = max(1, min(4, n // 256))
-    rb = _blocks(n, -(-n // nb))
-    chunks = _blocks(d, chunk)
-    buffer = np.empty((n, chunk), dtype=src.X.dtype) if src.streamed else None
-    with _progress(len(chunks), progress, "neighbours") as bar:
-        for c0, c1 in chunks:
-            buf = buffer if buffer is None or c1 - c0 == chunk else None
-            x32 = src.centred_cols(c0, c1, buf)
-            for i, (a, b) in enumerate(rb):
-                for c, e in rb[i:]:
-                    # float64 accumulation across chunks (a contiguous float64 product:
-                    # a mixed-dtype add into a strided view is many times slower)
-                    gram[a:b, c:e].add_((x32[a:b] @ x32[c:e].T).double())
-            del x32
-            bar.update(1)
-    for i, (a, b) in enumerate(rb):
-        for c, e in rb[i + 1 :]:
-            gram[c:e, a:b] = gram[a:b, c:e].T
-    norms = torch.diagonal(gram).clone()
-    d2 = gram.mul_(-2.0).add_(norms[:, None]).add_(norms[None, :])
-    d2.fill_diagonal_(math.inf)
+    chunk = _col_chunk(n, d, budget)
+    spans = _blocks(d, chunk)
+    if src.device.type == "cpu" and not src.is_torch:
+        gram = np.zeros((n, n))
+        with _progress(len(spans), progress, "neighbours") as bar:
+            for _, _, block in src.col_chunks(chunk):
+                mean = np.add.reduce(block, axis=0, dtype=np.float64) / n
+                if block.dtype == np.float64:
+                    c32 = (block - mean).astype(np.float32)
+                elif src.streamed and block.dtype == np.float32:
+                    c32 = block  # our own read buffer: centre in place
+                    c32 -= mean.astype(np.float32)
+                else:
+                    c32 = np.subtract(block, mean.astype(np.float32), dtype=np.float32)
+                gram += c32 @ c32.T
+                del c32, block
+                bar.update(1)
+        norms = np.diagonal(gram).copy()
+    else:
+        gram_t = torch.zeros((n, n), dtype=torch.float64, device=src.device)
+        # only the row-block pairs on or above the diagonal are multiplied (10 of 16)
+        rb = _blocks(n, -(-n // max(1, min(4, n // 256))))
+        with _progress(len(spans), progress, "neighbours") as bar:
+            for c0, c1 in spans:
+                x32 = src.centred_cols(c0, c1)
+                for i, (a, b) in enumerate(rb):
+                    for c, e in rb[i:]:
+                        # float64 accumulation of a contiguous float64 product (a mixed-
+                        # dtype add into a strided view is many times slower)
+                        gram_t[a:b, c:e].add_((x32[a:b] @ x32[c:e].T).double())
+                del x32
+                bar.update(1)
+        for i, (a, b) in enumerate(rb):
+            for c, e in rb[i + 1 :]:
+                gram_t[c:e, a:b] = gram_t[a:b, c:e].T
+        gram = gram_t.cpu().numpy()
+        norms = np.diagonal(gram).copy()
+    d2 = gram
+    d2 *= -2.0
+    d2 += norms[:, None]
+    d2 += norms[None, :]
+    np.fill_diagonal(d2, np.inf)
     return d2, norms, min(chunk, d)
 
 
-def _select_from_matrix(d2: torch.Tensor, norms: torch.Tensor, d_eff: int, k: int):
+def _select_from_matrix(D2: np.ndarray, nrm: np.ndarray, d_eff: int, k: int):
     """Pairs (i, j), sorted by i, whose approximate d² minus its error bound does not exceed
     the k-th smallest upper bound of row i: a superset of every row's k nearest."""
-    D2 = d2.cpu().numpy()
-    nrm = norms.cpu().numpy()
     rows, cols = [], []
     for a, b in _blocks(D2.shape[0], 512):
         err = _bound(nrm[a:b, None], nrm[None, :], d_eff)
@@ -441,15 +476,14 @@ def _exact_pairs(src, ref, rows, cols, budget) -> np.ndarray:
         return out
     # one sequential pass over the file(s), chunk of features by chunk of features
     same = ref is src
-    row_bytes = src.n * src.itemsize + (0 if same else ref.n * ref.itemsize)
-    chunk = max(64, min(src.d, (budget // 4) // max(1, row_bytes)))
-    qbuf = np.empty((src.n, chunk), src.X.dtype) if src.streamed else None
-    rbuf = np.empty((ref.n, chunk), ref.X.dtype) if ref.streamed and not same else None
-    for c0, c1 in _blocks(src.d, chunk):
-        full = c1 - c0 == chunk
-        Q = src.cols_np(c0, c1, qbuf if full else None)
-        R = Q if same else ref.cols_np(c0, c1, rbuf if full else None)
-        _pair_kernel(Q, R, rows, cols, out)
+    row_bytes = 2 * (src.n * src.itemsize + (0 if same else ref.n * ref.itemsize))
+    chunk = max(64, min(src.d, (budget // 2) // max(1, row_bytes)))
+    if same:
+        for _, _, Q in src.col_chunks(chunk):
+            _pair_kernel(Q, Q, rows, cols, out)
+    else:
+        for (_, _, Q), (_, _, R) in zip(src.col_chunks(chunk), ref.col_chunks(chunk)):
+            _pair_kernel(Q, R, rows, cols, out)
     return out
 
 
@@ -502,19 +536,62 @@ def _exact_pairs_torch(src, ref, rows, cols, budget) -> np.ndarray:
 # exhaustive float64 fallback for uncertified points
 # ----------------------------------------------------------------------------------------
 def _exhaustive(src, ref, symmetric, rows: np.ndarray, k: int, budget: int):
-    """Exact k nearest of the points ``rows`` against every reference point, in batches of
-    points (one pass over the data per batch)."""
-    m = ref.n
+    """Exact k nearest of the points ``rows`` against every reference point.
+
+    A second, float64 search: the Gram products of the centred points in float64 (error
+    bound λ·√D·u₆₄·(|x| + |y|)², about 10⁻¹² relative instead of 10⁻⁴), then the usual
+    bound-selected candidates verified from difference vectors. It costs about one float64
+    GEMM of the rows against the reference, instead of a float64 difference vector for
+    every pair (many times slower), and stays exact. Batches of rows, one pass over the
+    data per batch.
+    """
+    m, d = ref.n, src.d
     dist2 = np.empty((rows.size, k))
     idx = np.empty((rows.size, k), dtype=np.int64)
-    batch = max(1, min(rows.size, (budget // 64) // max(1, m)))
+    # the batch's float64 Gram rows and bounds (~4 arrays of batch × m) in a third of
+    # the budget; the chunks of the reference in float64 in another third
+    batch = max(1, min(rows.size, (budget // 3) // max(1, 32 * m)))
+    chunk = max(16, min(d, (budget // 3) // max(1, 8 * (m + batch))))
+    mean = ref.mean(max(1, min(4096, (budget // 4) // max(1, 8 * d))))
     for a, b in _blocks(rows.size, batch):
-        pr = np.repeat(rows[a:b], m)
-        pc = np.tile(np.arange(m), b - a)
+        q = rows[a:b]
+        gram, nq, nr = _gram64_rows(src, ref, q, mean, chunk)
+        d2 = nq[:, None] + nr[None, :] - 2.0 * gram
         if symmetric:
-            keep = pr != pc
-            pr, pc = pr[keep], pc[keep]
-        d2 = _exact_pairs(src, ref, pr, pc, budget)
-        local = np.repeat(np.arange(b - a), m - 1 if symmetric else m)
-        dist2[a:b], idx[a:b] = _k_smallest(local, pc, d2, b - a, k)
+            d2[np.arange(q.size), q] = np.inf
+        err = _LAMBDA * math.sqrt(d) * _U64 * (np.sqrt(nq)[:, None] + np.sqrt(nr)[None, :]) ** 2
+        err += 16.0 * _U64 * (nq[:, None] + nr[None, :])
+        upper_k = np.partition(d2 + err, k - 1, axis=1)[:, k - 1]
+        local, pc = np.nonzero(d2 - err <= upper_k[:, None])
+        del gram, d2, err
+        exact = _exact_distances(src, ref, q[local], pc, symmetric, budget)
+        dist2[a:b], idx[a:b] = _k_smallest(local, pc, exact, b - a, k)
     return dist2, idx
+
+
+def _gram64_rows(src, ref, q: np.ndarray, mean: torch.Tensor, chunk: int):
+    """float64 x_q·x_j, |x_q|², |x_j|² of the centred points (the rows ``q`` of ``src``
+    against every row of ``ref``), accumulated over chunks of features."""
+    dev = src.device
+    gram = torch.zeros((q.size, ref.n), dtype=torch.float64, device=dev)
+    nq = torch.zeros(q.size, dtype=torch.float64, device=dev)
+    nr = torch.zeros(ref.n, dtype=torch.float64, device=dev)
+    qt = torch.as_tensor(q)
+
+    def f64(block: Any) -> torch.Tensor:
+        t = block if isinstance(block, torch.Tensor) else torch.from_numpy(block)
+        return t.to(dev, torch.float64)
+
+    same = ref is src
+    chunks = src.col_chunks(chunk) if same else zip(src.col_chunks(chunk),
+                                                     ref.col_chunks(chunk))
+    for item in chunks:
+        (c0, c1, qb), (_, _, rb) = (item, item) if same else item
+        m = mean[c0:c1]
+        R = f64(rb) - m
+        Q = f64(qb[qt.to(qb.device)] if isinstance(qb, torch.Tensor) else qb[q]) - m
+        gram.addmm_(Q, R.T)
+        nq += torch.linalg.vecdot(Q, Q)
+        nr += torch.linalg.vecdot(R, R)
+        del R, Q
+    return gram.cpu().numpy(), nq.cpu().numpy(), nr.cpu().numpy()
