@@ -248,8 +248,9 @@ def run_peer(peer: str, path: Path, n: int, d: int, memmap: bool, repeats: int,
         return {"status": "not installed (bash benchmarks/peers/setup.sh)"}
     need, avail = peer_memory_estimate(peer, n, d, memmap), _mem_available()
     if need > 0.7 * avail:
-        return {"status": f"skipped: needs ~{need / 2**30:.1f} GiB, "
-                          f"{avail / 2**30:.1f} GiB available"}
+        what = " (with its float64 copy)" if peer.startswith("dadapy") else ""
+        return {"status": f"skipped: needs ~{need / 2**30:.1f} GiB{what}, more than 70 % of "
+                          f"the {avail / 2**30:.1f} GiB available"}
     cmd = [str(PEER_PYTHON), str(PEER_SCRIPT), str(path), "--method", peer, "--k", str(MLE_K),
            "--repeats", str(repeats)] + (["--mmap"] if memmap else [])
     try:

@@ -1,17 +1,27 @@
-"""Exact k-nearest neighbours on torch: tiled float32 search, float64 verification.
+"""Exact k-nearest neighbours on torch: float32 search, float64 verification.
 
 1. **Centre** the data (column mean in float64): the Gram trick |x|² + |y|² − 2x·y cancels
    catastrophically in float32 on uncentred data (post-ReLU activations, raw pixels).
-2. **Search** with float32 matrix products and a running top-(k + extra) per point, either
-   over tiles of points (each unordered pair of tiles once) or, when rows are very long and
-   an N×N matrix is small, over chunks of features accumulating the N×N Gram matrix (one
-   sequential pass over a memmap). Memory stays O(N·k + tile²) resp. O(N² + N·chunk).
-3. **Verify**: recompute every candidate's distance from difference vectors with float64
-   accumulation and sort by (distance, index), so ties break deterministically by index.
-4. **Certify**: a point's list is exact when its k-th exact squared distance lies below the
-   smallest approximate squared distance left out, minus a bound on the float32 rounding
-   error (the probabilistic bound λ·√D·u·|x||y| of Higham & Mary, SIAM J. Sci. Comput. 2019,
-   with λ = 10). Points that fail are searched exhaustively in float64.
+2. **Search** with float32 matrix products, either
+   - over tiles of points (each unordered pair of tiles once), keeping a running
+     top-(k + extra) per point; memory O(N·k + tile·D + tile²); or
+   - when rows are long and an N×N matrix is small (and always for memmaps): over chunks of
+     features, accumulating the N×N Gram matrix in float64 (each chunk's product in float32,
+     a symmetric rank-k update on the CPU); one sequential pass over a memmap, read with
+     ``pread`` so the file never enters the resident set; memory O(N² + N·chunk).
+3. **Select** the candidates that can still be among the k nearest given a bound on the
+   float32 rounding error (the probabilistic bound λ·√d·u·|x||y| of Higham & Mary, SIAM J.
+   Sci. Comput. 2019, with λ = 10, d the length of the float32 products): point j stays a
+   candidate of i when its approximate d² minus the bound does not exceed the k-th smallest
+   approximate d² plus the bound.
+4. **Verify** every candidate pair once from float64 difference vectors (the difference of
+   two float32 values is exact in float64) and sort by (distance, index), so ties break
+   deterministically by index.
+5. **Certify** (tile search): a point's list is exact when its k-th exact squared distance
+   lies below the smallest approximate one left out, minus the bound. Points that fail, and
+   on the feature-chunked path points left with many candidates (distances that
+   concentrate), are searched again with float64 Gram products (bound ~10⁻¹² relative) and
+   verified the same way, so the result is exact in every case.
 """
 
 from __future__ import annotations
@@ -42,8 +52,9 @@ class KNeighbors:
     """Exact neighbours, self excluded: ``distances`` (N, k) float64 ascending, ``indices``
     (N, k) int64, ties broken by the smaller index. Unpacks as ``distances, indices``.
 
-    ``n_exhaustive`` counts points whose candidate list could not be certified and that were
-    searched exhaustively in float64 (a diagnostic; the result is exact either way).
+    ``n_exhaustive`` counts points whose float32 candidate list could not be certified (or
+    was too long) and that were searched again with float64 products (a diagnostic; the
+    result is exact either way).
     """
 
     distances: np.ndarray
@@ -142,35 +153,40 @@ def kneighbors(
     by_features = symmetric and 8 * n * n <= memory_budget // 2 and (
         src.streamed or long_rows or d > 4 * n)
     if by_features:
-        # The whole approximate distance matrix is known: select the candidates of each
-        # point by the error bound directly; no certificate or fallback is needed.
-        d2, norms, d_eff = _gram_by_features(src, memory_budget, progress)
-        rows, cols = _select_from_matrix(d2, norms, d_eff, k)
-        del d2
-        # Where the float32 bound leaves many candidates (distances that concentrate), a
-        # float64 search of those rows is cheaper than verifying every candidate.
-        count = np.bincount(rows, minlength=n)
-        heavy = np.flatnonzero(count > 2 * k + 8)
-        if count[heavy].sum() * 8 <= n:
-            heavy = heavy[:0]
-        keep = count[rows] <= 2 * k + 8 if heavy.size else slice(None)
-        rows, cols = rows[keep], cols[keep]
-        exact = _exact_distances(src, ref, rows, cols, symmetric, memory_budget)
-        dist2 = np.empty((n, k))
-        idx = np.empty((n, k), dtype=np.int64)
-        light = np.setdiff1d(np.arange(n), heavy, assume_unique=True)
-        if light.size:
-            at = np.searchsorted(light, rows)
-            dist2[light], idx[light] = _k_smallest(at, cols, exact, light.size, k)
-        if heavy.size:
-            dist2[heavy], idx[heavy] = _exhaustive(src, ref, symmetric, heavy, k,
-                                                   memory_budget)
-        n_failed = int(heavy.size)
+        dist2, idx, n_failed = _by_features(src, ref, symmetric, k, memory_budget, progress)
     else:
         dist2, idx, n_failed = _by_points(src, ref, symmetric, k, kk, memory_budget,
                                           tile_size, progress)
     distances = np.sqrt(np.maximum(dist2, 0.0))
     return KNeighbors(distances, idx.astype(np.int64, copy=False), n_failed)
+
+
+def _by_features(src, ref, symmetric, k, budget, progress):
+    n = src.n
+    d2, norms, d_eff = _gram_by_features(src, budget, progress)
+    # The whole approximate distance matrix is known: select each point's candidates by the
+    # error bound directly; no certificate is needed.
+    rows, cols = _select_from_matrix(d2, norms, d_eff, k)
+    del d2
+    # Where the float32 bound leaves many candidates (distances that concentrate), a float64
+    # search of those rows costs less than verifying every candidate.
+    count = np.bincount(rows, minlength=n)
+    heavy = np.flatnonzero(count > 2 * k + 8)
+    if count[heavy].sum() * 8 <= n:
+        heavy = heavy[:0]
+    if heavy.size:
+        keep = count[rows] <= 2 * k + 8
+        rows, cols = rows[keep], cols[keep]
+    exact = _exact_distances(src, ref, rows, cols, symmetric, budget)
+    dist2 = np.empty((n, k))
+    idx = np.empty((n, k), dtype=np.int64)
+    light = np.setdiff1d(np.arange(n), heavy, assume_unique=True)
+    if light.size:
+        dist2[light], idx[light] = _k_smallest(np.searchsorted(light, rows), cols, exact,
+                                               light.size, k)
+    if heavy.size:
+        dist2[heavy], idx[heavy] = _exhaustive(src, ref, symmetric, heavy, k, budget)
+    return dist2, idx, int(heavy.size)
 
 
 def _by_points(src, ref, symmetric, k, kk, budget, tile_size, progress):
