@@ -521,8 +521,23 @@ def _pair_kernel(Q: np.ndarray, R: np.ndarray, rows: np.ndarray, cols: np.ndarra
 
 
 def _pair_kernel_serial(Q, R, rows, cols, out) -> None:
-    # tiles of pairs × features small enough for the float64 temporaries to stay in cache
     w = Q.shape[1]
+    if w >= 8192:
+        # Long rows: one run of pairs sharing a query row at a time, the query row converted
+        # once and broadcast (no gathered copy of it per pair).
+        fw = 8192
+        brk = np.flatnonzero(rows[1:] != rows[:-1]) + 1
+        for s, e in zip(np.r_[0, brk].tolist(), np.r_[brk, rows.size].tolist()):
+            i, c = int(rows[s]), cols[s:e]
+            acc = np.zeros(e - s)
+            for f0 in range(0, w, fw):
+                diff = R[c, f0 : f0 + fw].astype(np.float64, copy=False)
+                diff -= Q[i, f0 : f0 + fw].astype(np.float64, copy=False)
+                acc += np.einsum("ij,ij->i", diff, diff)
+            out[s:e] += acc
+        return
+    # short rows: tiles of pairs × features small enough to keep the float64 temporaries
+    # in cache
     fw = min(w, 4096)
     pc = max(8, (1 << 18) // fw)
     for p0 in range(0, rows.size, pc):
