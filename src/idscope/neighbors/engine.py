@@ -522,7 +522,7 @@ def _pair_kernel(Q: np.ndarray, R: np.ndarray, rows: np.ndarray, cols: np.ndarra
 
 def _pair_kernel_serial(Q, R, rows, cols, out) -> None:
     w = Q.shape[1]
-    if w >= 8192:
+    if w > 4096:
         # Long rows: one run of pairs sharing a query row at a time, the query row converted
         # once and broadcast (no gathered copy of it per pair).
         fw = 8192
