@@ -21,8 +21,8 @@ name          N       D         storage
 The data lie near a 10-dimensional manifold: latents z ~ N(0, I₁₀), a random tanh layer of
 width 64, then a random ReLU map to D features with a per-feature offset and Gaussian
 noise before the ReLU, x = max(0, W·tanh(Az + c) + b + 0.05·ε). Like post-ReLU activations,
-the result is uncentred, non-negative and sparse (about 40 % zeros). Files are written once
-in row blocks (atomically) under ``--data-dir`` and reused.
+the result is uncentred, non-negative and sparse (about half the values are 0). Files are
+written once in row blocks (atomically) under ``--data-dir`` and reused.
 
 For each case and each idscope method (``twonn`` and ``mle`` with k = 20) a fresh
 subprocess loads the data, times the method ``--repeats`` times, reads its peak resident
@@ -65,7 +65,8 @@ DATA_VERSION = 1  # bump when the generator changes: cached files are keyed on i
 MLE_K = 20
 COLUMNS = ["case", "N", "D", "method", "seconds", "gemm_seconds", "ratio_to_gemm", "peer",
            "peer_seconds", "speedup_vs_peer", "peer_status", "peak_rss_mib", "base_rss_mib",
-           "data_mib", "dimension", "peer_dimension", "n_exhaustive"]
+           "data_mib", "dimension", "peer_dimension", "n_exhaustive", "runs_seconds",
+           "runs_gemm_seconds", "runs_peer_seconds"]
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,11 @@ def _fmt(v, digits=2) -> str:
     return str(v)
 
 
+def _runs(values: list[float]) -> str:
+    """Every repeat, space-separated (the tables show medians)."""
+    return " ".join(f"{v:.4g}" for v in values)
+
+
 def case_rows(case: str, n: int, d: int, method: str, res: dict, peers: dict) -> list[dict]:
     sec = statistics.median(res["seconds"])
     gemm = statistics.median(res["gemm_seconds"])
@@ -283,7 +289,9 @@ def case_rows(case: str, n: int, d: int, method: str, res: dict, peers: dict) ->
             "gemm_seconds": gemm, "ratio_to_gemm": sec / gemm,
             "peak_rss_mib": res["peak_rss_mib"], "base_rss_mib": res["base_rss_mib"],
             "data_mib": n * d * 4 / 2**20, "dimension": res["dimension"],
-            "n_exhaustive": res["n_exhaustive"], "peer": "", "peer_seconds": float("nan"),
+            "n_exhaustive": res["n_exhaustive"], "runs_seconds": _runs(res["seconds"]),
+            "runs_gemm_seconds": _runs(res["gemm_seconds"]), "runs_peer_seconds": "",
+            "peer": "", "peer_seconds": float("nan"),
             "speedup_vs_peer": float("nan"), "peer_status": "", "peer_dimension": float("nan")}
     rows = []
     for peer, pres in peers.items():
@@ -291,6 +299,7 @@ def case_rows(case: str, n: int, d: int, method: str, res: dict, peers: dict) ->
         if "seconds" in pres:
             psec = statistics.median(pres["seconds"])
             row.update(peer_seconds=psec, speedup_vs_peer=psec / sec,
+                       runs_peer_seconds=_runs(pres["seconds"]),
                        peer_dimension=pres.get("dimension", float("nan")))
         rows.append(row)
     return rows or [base]
@@ -316,7 +325,7 @@ def read_csv(path: Path) -> list[dict]:
                 v = r.get(k, "")
                 if k in ("N", "D", "n_exhaustive"):
                     row[k] = int(v) if v not in ("", None) else -1
-                elif k in ("case", "method", "peer", "peer_status"):
+                elif k in ("case", "method", "peer", "peer_status") or k.startswith("runs_"):
                     row[k] = v or ""
                 else:
                     row[k] = float(v) if v not in ("", None) else float("nan")
