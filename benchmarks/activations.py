@@ -14,7 +14,8 @@ batch by batch (the input, 1.2 GB, is never held in memory).
 Each stage runs in its own process, which reports its peak resident set (``ru_maxrss``):
 
 1. ``forward``: a plain forward pass over the data (same batches, same reading), timed;
-2. ``capture``: ``idscope.activations`` of the conv layer to an activation store (timed);
+2. ``capture``: ``idscope.activations`` of the conv layer to an activation store (timed;
+   rows written behind on a background thread, or inside the hook with ``--write-in-hook``);
    in the last repeat the same process then runs ``idscope.representations.profile_store``
    with TwoNN (the paper's 20 resamples of 90 %; PCA off) on the stored 6.4 GB layer;
 3. steps 1–2 alternate ``--repeats`` times and a last forward pass closes the series; the
@@ -57,7 +58,7 @@ SEED = 20240611
 LATENT = 8
 RSS_LIMIT = 2 << 30
 OVERHEAD_LIMIT = 1.2
-COLUMNS = ["date", "store_fs", "N", "values_per_image", "layer_bytes", "batch_size",
+COLUMNS = ["date", "store_fs", "write", "N", "values_per_image", "layer_bytes", "batch_size",
            "resamples", "forward_seconds", "forward_seconds_all", "capture_seconds",
            "capture_seconds_all", "capture_overhead", "overhead_limit", "profile_seconds",
            "capture_rss_gib", "peak_rss_bytes", "peak_rss_gib", "vmhwm_gib", "rss_limit_gib",
@@ -134,7 +135,7 @@ def stage_forward(data: Path, batch_size: int) -> dict:
 
 
 def stage_capture(data: Path, store: Path, batch_size: int, resamples: int,
-                  do_profile: bool) -> dict:
+                  do_profile: bool, background: bool) -> dict:
     import idscope
     from idscope.representations import profile_store
 
@@ -143,7 +144,7 @@ def stage_capture(data: Path, store: Path, batch_size: int, resamples: int,
     shutil.rmtree(store, ignore_errors=True)  # the previous repeat's store, outside the timing
     t0 = time.perf_counter()
     st = idscope.activations(net, X, layers=["0"], batch_size=batch_size, store=store,
-                             resume=False)
+                             resume=False, background=background)
     t_capture = time.perf_counter() - t0
     out = {"capture_seconds": t_capture, "rss_after_capture": _rss(),
            "values_per_image": st.info("0")["shape"][1], "profile_seconds": float("nan"),
@@ -190,6 +191,8 @@ def write_results(row: dict) -> None:
     if RESULTS.exists():
         with open(RESULTS, newline="") as fh:
             rows = [r for r in csv.DictReader(fh)]
+    for r in rows:  # rows recorded before write-behind existed were written in the hook
+        r.setdefault("write", "in hook")
     rows.append({k: row.get(k, "") for k in COLUMNS})
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
@@ -211,6 +214,8 @@ def main() -> int:
                    help="folder for the activation store (default: the work folder); e.g. "
                         "/dev/shm to keep a slow disk out of the capture timing")
     p.add_argument("--no-profile", action="store_true", help="capture only")
+    p.add_argument("--write-in-hook", action="store_true",
+                   help="background=False: write each layer inside its hook (no write-behind)")
     p.add_argument("--repeats", type=int, default=3,
                    help="forward and capture runs, alternating (medians are reported)")
     p.add_argument("--quick", action="store_true", help="N = 300: a smoke run")
@@ -228,7 +233,8 @@ def main() -> int:
         return 0
     if args.stage == "capture":
         print(json.dumps(stage_capture(Path(args.data), Path(args.store), args.batch_size,
-                                       args.resamples, not args.no_profile)))
+                                       args.resamples, not args.no_profile,
+                                       not args.write_in_hook)))
         return 0
 
     n = 300 if args.quick else args.n
@@ -252,7 +258,8 @@ def main() -> int:
             last = r == args.repeats - 1
             cap = run_stage(["--stage", "capture", *common, "--store", str(store),
                              "--resamples", str(args.resamples)]
-                            + (["--no-profile"] if args.no_profile or not last else []))
+                            + (["--no-profile"] if args.no_profile or not last else [])
+                            + (["--write-in-hook"] if args.write_in_hook else []))
             caps.append(cap["capture_seconds"])
             print(f"capture: {caps[-1]:.2f} s", flush=True)
         fwds.append(run_stage(["--stage", "forward", *common])["seconds"])
@@ -276,6 +283,7 @@ def main() -> int:
 
     row = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "store_fs": store_fs, "N": n,
+           "write": "in hook" if args.write_in_hook else "behind",
            "values_per_image": cap["values_per_image"],
            "layer_bytes": n * cap["values_per_image"] * 4, "batch_size": args.batch_size,
            "resamples": args.resamples, "forward_seconds": round(forward, 3),
@@ -298,7 +306,8 @@ def main() -> int:
     print(f"peak RSS (capture + profile): {peak / 2**30:.3f} GiB (limit 2 GiB; after the "
           f"capture: {cap['rss_after_capture'] / 2**30:.3f} GiB; VmHWM "
           f"{cap['hwm'] / 2**30:.3f} GiB)")
-    print(f"activation store on: {store_fs}")
+    print(f"activation store on: {store_fs}; rows written "
+          f"{'inside the hook' if args.write_in_hook else 'behind (background thread)'}")
     if not args.no_profile:
         print(f"TwoNN ID of the layer: {cap['twonn']:.2f} ± {cap['twonn_std']:.2f} "
               f"(latent factors: {LATENT})")

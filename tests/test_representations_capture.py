@@ -113,13 +113,15 @@ def test_model_state_restored_and_batchnorm_untouched(data):
 
 
 class Boom(nn.Module):
+    """Fails on the second full batch (the set-up passes on two samples do not count)."""
+
     def __init__(self):
         super().__init__()
         self.calls = 0
 
     def forward(self, x):
-        self.calls += 1
-        if self.calls == 3:
+        self.calls += x.shape[0] > 2
+        if self.calls == 2:
             raise RuntimeError("boom")
         return x
 
@@ -200,3 +202,56 @@ def test_bad_inputs(data):
         activations(lambda x: x, data)
     with pytest.raises(InputError, match="no module named"):
         activations(model, data, layers=["nope"])
+
+
+class LateInplace(nn.Module):
+    """Doubles its input in place, but only on batches of more than two samples: the
+    two-sample probe cannot see it, the check after each write must."""
+
+    def forward(self, x):
+        return x.mul_(2) if x.shape[0] > 2 else x * 2
+
+
+class ReusedBuffer(nn.Module):
+    """Returns the same output buffer on every call (as static-buffer inference code does),
+    so a row written behind would be overwritten by the next batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.buf = None
+
+    def forward(self, x):
+        y = self.fc(x)
+        if self.buf is None or self.buf.shape != y.shape:
+            self.buf = torch.empty_like(y)
+        return self.buf.copy_(y)
+
+
+def test_write_behind_finds_layers_modified_in_place():
+    from idscope.representations.capture import _mutated_layers
+
+    x = torch.randn(8, 1, 8, 8)
+    found = _mutated_layers(small_cnn(), x, torch.device("cpu"))
+    assert found == {"0", "4", "8"}  # each followed by an in-place ReLU
+    model = nn.Sequential(nn.Linear(4, 4), ReusedBuffer())
+    assert _mutated_layers(model, torch.randn(5, 4), torch.device("cpu")) == {
+        "1", "output"}
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_values_changed_after_capture_are_never_stored(background):
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(40, 4, generator=g)
+    model = nn.Sequential(nn.Linear(4, 6), LateInplace(), nn.Linear(6, 4), ReusedBuffer())
+    st = activations(model, X, layers=["0", "1", "2", "3", "output"], batch_size=8,
+                     background=background)
+    with torch.inference_mode():  # batch by batch, as captured (same float rounding)
+        h0 = torch.cat([model[0](X[a:a + 8]) for a in range(0, 40, 8)])
+        h2 = torch.cat([model[2](h0[a:a + 8] * 2) for a in range(0, 40, 8)])
+        h3 = torch.cat([model[3].fc(h2[a:a + 8]) for a in range(0, 40, 8)])
+    np.testing.assert_array_equal(np.asarray(st["0"]), h0.numpy())
+    np.testing.assert_array_equal(np.asarray(st["1"]), (h0 * 2).numpy())
+    np.testing.assert_array_equal(np.asarray(st["2"]), h2.numpy())
+    np.testing.assert_array_equal(np.asarray(st["3"]), h3.numpy())
+    np.testing.assert_array_equal(np.asarray(st["output"]), h3.numpy())

@@ -13,7 +13,8 @@ from idscope.representations import ActivationStore, activations
 
 
 class Counted(nn.Module):
-    """A small MLP that counts its forward passes and can fail on a chosen one."""
+    """A small MLP that counts its forward passes on full batches (not the set-up passes on
+    two samples) and can fail on a chosen one."""
 
     def __init__(self, fail_on: int | None = None):
         super().__init__()
@@ -25,7 +26,7 @@ class Counted(nn.Module):
         self.fail_on = fail_on
 
     def forward(self, x):
-        self.calls += 1
+        self.calls += x.shape[0] > 2
         if self.fail_on is not None and self.calls == self.fail_on:
             raise KeyboardInterrupt  # a kill: not an Exception subclass
         return self.fc2(self.act(self.fc1(x)))
@@ -64,8 +65,8 @@ def test_round_trip_and_reopen(X, tmp_path):
 def test_killed_extraction_resumes_without_redoing_batches(X, tmp_path):
     path = tmp_path / "acts"
     layers = ["fc1", "act", "output"]
-    # call 1 is the one-sample trace; batches 0..3 finish; the 6th call (batch 4) is killed
-    model = Counted(fail_on=6)
+    # batches 0..3 finish; the 5th full batch (batch 4) is killed
+    model = Counted(fail_on=5)
     with pytest.raises(KeyboardInterrupt):
         activations(model, X, layers=layers, batch_size=10, store=path)
     part = ActivationStore.open(path)
@@ -76,7 +77,7 @@ def test_killed_extraction_resumes_without_redoing_batches(X, tmp_path):
     model.fail_on = None
     model.calls = 0
     st = activations(model, X, layers=layers, batch_size=10, store=path)
-    assert model.calls == 11 - 4  # only the unfinished batches, no trace
+    assert model.calls == 11 - 4  # only the unfinished batches
     assert st.complete
     ref = activations(Counted(), X, layers=layers, batch_size=10)
     for name in layers:

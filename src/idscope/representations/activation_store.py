@@ -337,11 +337,15 @@ class ActivationStore:
 
 class AsyncWriter:
     """Writes rows and "batch finished" marks of a store on a background thread, in the
-    order given, so that writing to disk overlaps the next forward pass.
+    order given, so that writing to disk overlaps the forward pass.
 
-    Rows handed to :meth:`write` must be owned copies (the caller copies at capture time).
-    At most ``max_bytes`` of rows wait in line (one batch at least), bounding memory. An
-    error in the thread is raised again by the next call or by :meth:`close`.
+    Rows may be views of live tensors (no copy): give ``check=row_fingerprint(rows)`` taken
+    when they were captured, and the thread compares it again after writing. A mismatch
+    means something modified the tensor in the meantime; the batch is then not marked as
+    finished (it is listed in :attr:`failed_batches`, the layer in :attr:`failed_layers`)
+    and the caller computes it again. At most ``max_bytes`` of rows wait in line (one
+    batch at least), bounding memory. An error in the thread is raised again by the next
+    call or by :meth:`close`.
     """
 
     def __init__(self, store: ActivationStore, *, max_bytes: int = 256 << 20,
@@ -351,6 +355,8 @@ class AsyncWriter:
         self._pending = 0
         self._error: BaseException | None = None
         self._closing = False
+        self.failed_batches: set[int] = set()
+        self.failed_layers: set[str] = set()
         self._cv = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="idscope-activation-writer",
                                         daemon=True)
@@ -367,8 +373,14 @@ class AsyncWriter:
             self._pending += nbytes
             self._cv.notify_all()
 
-    def write(self, layer: str, start: int, rows: np.ndarray) -> None:
-        self._put(("rows", layer, start, rows), rows.nbytes)
+    def write(self, layer: str, start: int, rows: np.ndarray, batch: int,
+              check: bytes | None = None) -> None:
+        self._put(("rows", layer, start, rows, batch, check), rows.nbytes)
+
+    def failures(self) -> tuple[set[int], set[str]]:
+        """Copies of (:attr:`failed_batches`, :attr:`failed_layers`)."""
+        with self._cv:
+            return set(self.failed_batches), set(self.failed_layers)
 
     def done(self, batch: int) -> None:
         self._put(("done", batch), 0)
@@ -392,8 +404,13 @@ class AsyncWriter:
                 item = self._items[0]
             try:
                 if item[0] == "rows":
-                    self.store._write(item[1], item[2], item[3])
-                else:
+                    _, layer, start, rows, batch, check = item
+                    self.store._write(layer, start, rows)
+                    if check is not None and row_fingerprint(rows) != check:
+                        with self._cv:
+                            self.failed_batches.add(batch)
+                            self.failed_layers.add(layer)
+                elif item[1] not in self.failed_batches:
                     self.store._mark_done(item[1], fsync=self.fsync, interval=0.5)
             except BaseException as exc:  # handed to the caller's thread
                 with self._cv:
@@ -407,6 +424,14 @@ class AsyncWriter:
                 if item[0] == "rows":
                     self._pending -= item[3].nbytes
                 self._cv.notify_all()
+
+
+def row_fingerprint(rows: np.ndarray, n_cols: int = 256) -> bytes:
+    """The bytes of ``n_cols`` evenly spaced columns of every row: a cheap check that rows
+    still hold what they held when captured (bitwise, so NaNs compare equal)."""
+    d = rows.shape[1]
+    cols = np.unique(np.linspace(0, d - 1, min(d, n_cols)).astype(np.intp))
+    return np.ascontiguousarray(rows[:, cols]).tobytes()
 
 
 def temporary_store_path() -> Path:

@@ -24,7 +24,15 @@ from torch import nn
 
 from .._errors import InputError
 from .._validation import check_choice, check_int, is_memmap
-from .activation_store import DTYPES, FORMAT, MANIFEST, VERSION, ActivationStore, AsyncWriter
+from .activation_store import (
+    DTYPES,
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    ActivationStore,
+    AsyncWriter,
+    row_fingerprint,
+)
 from .activation_store import temporary_store_path as _tmp_path
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
@@ -54,7 +62,7 @@ def activations(
     index: Any = None,
     transform: Callable[[Any], Any] | None = None,
     fsync: bool = False,
-    background: bool = False,
+    background: bool = True,
     seed: int | None = None,
     model_spec: str | None = None,
     data_name: str | None = None,
@@ -103,10 +111,12 @@ def activations(
         Force each batch to disk before recording it as finished (survives a power loss;
         without it a killed process still resumes correctly).
     background : bool
-        Write to disk on a background thread while the next batch runs (the values are
-        still copied when the module returns); worth it when cores are idle during the
-        forward pass. By default each layer is written inside its hook (``os.pwrite``: one
-        copy, no extra memory).
+        Write behind: a layer's rows are written on a background thread from the live
+        tensor (no copy) while the forward pass goes on. Layers whose output the model
+        modifies in place later (found by a probe pass on two samples, and checked again
+        after each write, the batch then being computed again) are written inside their
+        hook instead. ``False`` writes every layer inside its hook (``os.pwrite``: one
+        copy, no background thread). Off for shuffling DataLoaders.
     seed, model_spec, data_name : optional
         Recorded in the manifest.
 
@@ -146,31 +156,45 @@ def activations(
         with torch.inference_mode():
             skip = st.done_batches if st is not None else set()
             batches = source.batches(skip)
-            if st is None:
-                first = next(batches, None)
-                if first is None:
+            first = next(batches, None)
+            if first is None:
+                if st is None:
                     raise InputError(f"{caller}: the data yielded no batch")
+            else:
+                batches = itertools.chain([first], batches)
+            # the probe runs before any pass in inference mode: state that a model creates
+            # on its first call (an output buffer) must be an ordinary tensor
+            write_behind = background and not source.shuffled and first is not None
+            mutated = _mutated_layers(model, first[2], dev) if write_behind else None
+            if st is None:
+                assert first is not None
                 infos, shapes, total = _plan(model, spec, first[2], dev, sequence, source.n)
                 manifest = _manifest(description, data_desc, wanted, infos, shapes, total,
                                      seed, source)
                 st = ActivationStore._create(path, manifest)
                 if temporary:
                     st._make_temporary()
-                batches = itertools.chain([first], batches)
-            module_layers = {e["name"] for e in st._manifest["layers"]} - {"input", "output"}
+            names = st.layers
+            module_layers = set(names) - {"input", "output"}
+            # Layers whose output the forward pass modifies in place are written inside the
+            # hook (a copy at that moment); the others are written behind, from the live
+            # tensor, while the forward pass goes on: no copy, and the writes overlap it.
+            sync = set(names) if mutated is None else set(names) & mutated
+            if write_behind:
+                writer = AsyncWriter(st, fsync=fsync)
             modules = dict(model.named_modules())
-            cursor = {"start": 0, "seen": set()}
+            cursor: dict[str, Any] = {"batch": 0, "start": 0, "seen": set()}
             torch_dtype = torch.float16 if dtype == "float16" else torch.float32
             st._open_files()
-            writer = AsyncWriter(st, fsync=fsync) if background else None
 
             def put(name: str, value: Any, where: str) -> None:
                 t = as_tensor(value, where)
                 rows = _rows(t, sequence, torch_dtype)
-                if writer is None:  # pwrite copies the values now
+                if writer is None or name in sync:  # pwrite copies the values now
                     st._write(name, cursor["start"], rows)
-                else:  # copy now: later (in-place) operations must not alter them
-                    writer.write(name, cursor["start"], _owned(rows, t))
+                else:  # a view of a live tensor is checked again after it is written
+                    check = row_fingerprint(rows) if _aliases(rows, t) else None
+                    writer.write(name, cursor["start"], rows, cursor["batch"], check)
 
             def hook(name: str):
                 def fn(mod, args, output):
@@ -186,25 +210,34 @@ def activations(
 
             with tqdm(total=st.n_batches, initial=len(skip), disable=not progress,
                       desc="activations", unit="batch", file=sys.stderr) as bar:
-                for b, start, inputs in batches:
-                    cursor["start"], cursor["seen"] = start, set()
-                    if "input" in st:
-                        put("input", input_tensor(inputs), "the input")
-                    out = _forward(model, _to_device(inputs, dev))
-                    if "output" in st:
-                        put("output", out, "the model")
-                    missing = module_layers - cursor["seen"]
-                    if missing:
-                        raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did not "
-                                         f"run for batch {b}; cannot capture them")
-                    if writer is None:
-                        st._mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
-                    else:
-                        writer.done(b)
-                    bar.update(1)
-            if writer is not None:
-                writer, w = None, writer
-                w.close()
+                for repair in (False, True):
+                    if repair:  # batches whose live tensors changed before they were written
+                        if writer is None:
+                            break
+                        writer, w = None, writer
+                        w.close()
+                        if not w.failures()[0]:
+                            break
+                        batches = source.batches(st.done_batches)
+                    for b, start, inputs in batches:
+                        if writer is not None:
+                            sync |= writer.failures()[1]
+                        cursor.update(batch=b, start=start, seen=set())
+                        if "input" in st:
+                            put("input", input_tensor(inputs), "the input")
+                        out = _forward(model, _to_device(inputs, dev))
+                        if "output" in st:
+                            put("output", out, "the model")
+                        missing = module_layers - cursor["seen"]
+                        if missing:
+                            raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did "
+                                             f"not run for batch {b}; cannot capture them")
+                        if writer is None:
+                            st._mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
+                        else:
+                            writer.done(b)
+                        if not repair:
+                            bar.update(1)
         if not st.complete:
             raise InputError(f"{caller}: the data yielded {len(st.done_batches)} batches, "
                              f"fewer than the {st.n_batches} its length announced")
@@ -225,6 +258,45 @@ def activations(
             import shutil
 
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _mutated_layers(model: nn.Module, inputs: Any, device: torch.device) -> set[str] | None:
+    """The modules (and ``"input"``, ``"output"``) whose output is modified in place after
+    it is returned: later in the same forward pass (an in-place ReLU, ``out += identity``)
+    or by the next call (an output buffer the model reuses). Two forward passes on (at
+    most) two samples, outside inference mode so that tensors count their in-place updates
+    (``_version``). None (treat every layer as modified) if the probe fails."""
+    seen: list[dict[str, tuple[torch.Tensor, int]]] = []
+    handles = []
+
+    def hook(name: str):
+        def fn(mod, args, output):
+            if name not in seen[-1]:
+                try:
+                    t = as_tensor(output, f"module {name!r}")
+                except InputError:
+                    return
+                seen[-1][name] = (t, t._version)
+        return fn
+
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            for name, module in model.named_modules():
+                if name:
+                    handles.append(module.register_forward_hook(hook(name)))
+            for _ in range(2):
+                seen.append({})
+                probe = _slice_inputs(inputs, 2)
+                x = input_tensor(probe)
+                seen[-1]["input"] = (x, x._version)
+                out = as_tensor(_forward(model, _to_device(probe, device)), "the model")
+                seen[-1]["output"] = (out, out._version)
+            return {name for name, (t, v) in seen[0].items() if t._version != v}
+    except Exception:  # the real forward pass reports real errors
+        return None
+    finally:
+        for h in handles:
+            h.remove()
 
 
 # ----------------------------------------------------------------------------------------
@@ -302,16 +374,14 @@ def _rows(t: torch.Tensor, sequence: str, dtype: torch.dtype) -> np.ndarray:
     return t.reshape(t.shape[0], -1).to("cpu", dtype).numpy()
 
 
-def _owned(rows: np.ndarray, source: torch.Tensor) -> np.ndarray:
-    """``rows`` in memory of their own: copied if they still alias the captured tensor."""
+def _aliases(rows: np.ndarray, source: torch.Tensor) -> bool:
+    """Whether ``rows`` share memory with the captured tensor (a view, not a copy)."""
     if source.device.type != "cpu":
-        return rows  # moving to the CPU made a copy
+        return False  # moving to the CPU made a copy
     storage = source.untyped_storage()
     lo = storage.data_ptr()
     ptr = rows.__array_interface__["data"][0]
-    if lo <= ptr < lo + storage.nbytes():
-        return torch.from_numpy(rows).clone().numpy()  # torch copies with several threads
-    return rows
+    return lo <= ptr < lo + storage.nbytes()
 
 
 def _slice_inputs(inputs: Any, stop: int) -> Any:
