@@ -23,9 +23,7 @@ from .._errors import InputError
 from .._validation import check_array, check_choice, check_int, check_labels
 from ..data import Dataset
 from ..data._dataset import slice_rows
-from ..neighbors import kneighbors
-from ..neighbors._source import PointSource
-from ..neighbors.engine import _bound, _resolve_device
+from ..neighbors import PointSource, distance_error_bound, kneighbors, resolve_device
 
 __all__ = ["SharpnessResult", "label_sharpness", "LABEL_KINDS", "CONFLICT_POLICIES"]
 
@@ -250,7 +248,7 @@ def _eval_classes(X: Any, codes: np.ndarray, n_cls: int, per_pair: bool, device:
 def _eval_real(X: Any, y: np.ndarray, device: Any, budget: int | None, progress: bool
                ) -> _Eval:
     budget = _BUDGET if budget is None else int(budget)
-    dev = _resolve_device(device, X)
+    dev = resolve_device(device, X)
     src = PointSource(X, dev)
     n, d = src.n, src.d
     stream = max(1, min(4096, (budget // 4) // max(1, 8 * d)))
@@ -268,7 +266,7 @@ def _eval_real(X: Any, y: np.ndarray, device: Any, budget: int | None, progress:
     # (|x| + |y|)² <= 2(|x|² + |y|²): |d2_approx − d2| <= e_i + e_j, e = c·|x|² (the engine's
     # bound is homogeneous of degree one in the squared norms, so c = bound(1, 1) / 2).
     one = torch.ones((), dtype=torch.float64, device=dev)
-    e_vec = nsq * (float(_bound(one, one, d)) / 2.0)
+    e_vec = nsq * (float(distance_error_bound(one, one, d)) / 2.0)
     p_hi, p_lo = nsq + e_vec, nsq - e_vec
     lower2 = 0.0  # max over the pairs seen of a certified lower bound of the squared ratio
     slack = 1.0 - 1e-12
@@ -456,7 +454,7 @@ def label_sharpness(
     ev = evaluate(Xs, ys, codes)
     n_conflict, n_dropped = 0, 0
     if ev.zero_conflict:
-        dev = _resolve_device(device, X)
+        dev = resolve_device(device, X)
         n_conflict, bad = _conflicts(_identical_groups(Xs, dev), codes)
         if conflicts == "drop":
             keep = np.flatnonzero(~bad)

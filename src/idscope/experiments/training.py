@@ -20,6 +20,7 @@ from torch import nn
 
 from .._errors import InputError
 from .._validation import check_choice, check_int
+from ..neighbors import resolve_device
 
 __all__ = ["TrainResult", "train_classifier", "evaluate", "as_model_input", "OPTIMIZERS"]
 
@@ -155,13 +156,7 @@ def _check_labels_fit(y: torch.Tensor, n_out: int, name: str, caller: str) -> No
 def _device(device: Any) -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested but CUDA is not available")
-    return dev
+    return resolve_device(device)
 
 
 # ---------------------------------------------------------------------------------------------

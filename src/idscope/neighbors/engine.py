@@ -37,9 +37,9 @@ import torch
 
 from .._errors import InputError
 from .._validation import check_array, check_int
-from ._source import PointSource
+from .source import PointSource
 
-__all__ = ["KNeighbors", "kneighbors"]
+__all__ = ["KNeighbors", "kneighbors", "resolve_device", "distance_error_bound"]
 
 _U32 = 2.0**-24
 _U64 = 2.0**-53
@@ -79,14 +79,19 @@ class KNeighbors:
         return KNeighbors(self.distances[:, :k], self.indices[:, :k], self.n_exhaustive)
 
 
-def _resolve_device(device: Any, X: Any) -> torch.device:
+def resolve_device(device: Any, X: Any = None) -> torch.device:
+    """``device`` as a ``torch.device`` (None: where ``X`` is if it is a tensor, else the
+    CPU); asking for CUDA where there is none is an error."""
     if device is None:
         if isinstance(X, torch.Tensor):
             return X.device
         return torch.device("cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("kneighbors: device='cuda' requested but CUDA is not available")
+        raise InputError(f"device {str(device)!r} requested but CUDA is not available")
     return dev
 
 
@@ -144,7 +149,7 @@ def kneighbors(
     k = check_int(k, "k", caller=caller, low=1, high=n_avail)
     extra = max(4, k // 2) if extra is None else check_int(extra, "extra", caller=caller, low=0)
     kk = min(k + extra, n_avail)
-    dev = _resolve_device(device, X)
+    dev = resolve_device(device, X)
     src = PointSource(X, dev)
     ref = src if symmetric else PointSource(reference, dev)
     d = src.d
@@ -195,7 +200,7 @@ def _by_points(src, ref, symmetric, k, kk, budget, tile_size, progress):
                                              progress)
     # Only candidates that can still be among the k nearest, given the rounding-error bound,
     # are recomputed exactly (usually about k per point, not k + extra).
-    err = _bound(nq[:, None], nr[cand], src.d)
+    err = distance_error_bound(nq[:, None], nr[cand], src.d)
     upper_k = np.partition(approx + err, k - 1, axis=1)[:, k - 1]  # >= true k-th smallest
     rows, slots = np.nonzero(approx - err <= upper_k[:, None])
     exact = np.full(approx.shape, np.inf)
@@ -206,7 +211,7 @@ def _by_points(src, ref, symmetric, k, kk, budget, tile_size, progress):
     idx = np.take_along_axis(cand, order, axis=1)
     # Certificate: every point left out has approximate d² >= the largest one kept.
     if kk < n_avail:
-        boundary = approx.max(axis=1) - _bound(nq, nr.max(), src.d)
+        boundary = approx.max(axis=1) - distance_error_bound(nq, nr.max(), src.d)
         failed = np.flatnonzero(~(dist2[:, k - 1] < boundary))
     else:
         failed = np.zeros(0, dtype=np.int64)
@@ -251,7 +256,7 @@ def _progress(total: int, enabled: bool, desc: str):
 
 def _norms(src: PointSource, mean: torch.Tensor, block: int) -> torch.Tensor:
     """Squared norms of the centred float32 rows (float32 sums: their rounding error is of
-    the order of the Gram product's and is covered by :func:`_bound`)."""
+    the order of the Gram product's and is covered by :func:`distance_error_bound`)."""
     out = torch.empty(src.n, dtype=torch.float64, device=src.device)
     for a, b in _blocks(src.n, block):
         c = src.centred_rows(a, b, mean)
@@ -380,7 +385,7 @@ def _tile_smallest(d2: np.ndarray, kk: int, axis: int) -> tuple[np.ndarray, np.n
     return np.take_along_axis(vals, j, axis=1), np.take_along_axis(pos, j, axis=1)
 
 
-def _bound(nq: Any, nr: Any, d_eff: int) -> Any:
+def distance_error_bound(nq: Any, nr: Any, d_eff: int) -> Any:
     """Bound on |approximate − exact| squared distance between centred points with squared
     norms ``nq`` and ``nr`` (numpy arrays or tensors): each of the three float32 products
     |x|², |y|², x·y of length ``d_eff`` errs by at most λ·√d_eff·u·|x||y| (Higham & Mary),
@@ -457,7 +462,7 @@ def _select_from_matrix(D2: np.ndarray, nrm: np.ndarray, d_eff: int, k: int):
     the k-th smallest upper bound of row i: a superset of every row's k nearest."""
     rows, cols = [], []
     for a, b in _blocks(D2.shape[0], 512):
-        err = _bound(nrm[a:b, None], nrm[None, :], d_eff)
+        err = distance_error_bound(nrm[a:b, None], nrm[None, :], d_eff)
         upper_k = np.partition(D2[a:b] + err, k - 1, axis=1)[:, k - 1]
         r, c = np.nonzero(D2[a:b] - err <= upper_k[:, None])
         rows.append(r + a)

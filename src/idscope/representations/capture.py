@@ -1,11 +1,17 @@
 """Capture layer activations of a PyTorch model, streamed to an activation store on disk.
 
-Convention: a module's activation is its **output at the moment it returns**, copied then
-(written to disk inside the forward hook). An in-place operation that runs afterwards (an
-``nn.ReLU(inplace=True)`` after a ``Linear``) cannot alter it, so a ``Linear`` layer's
-activation is its pre-activation output. Ansuini et al.'s code stored a reference instead,
-which the in-place ReLU then overwrote: their "fully connected" activations are post-ReLU.
-To measure those, select the ReLU module (or the ``"ansuini"`` preset, which does so).
+Convention: a module's activation is its **output at the moment it returns**. An in-place
+operation that runs afterwards (an ``nn.ReLU(inplace=True)`` after a ``Linear``) cannot alter
+what is stored, so a ``Linear`` layer's activation is its pre-activation output. Ansuini et
+al.'s code stored a reference instead, which the in-place ReLU then overwrote: their "fully
+connected" activations are post-ReLU. To measure those, select the ReLU module (or the
+``"ansuini"`` preset, which does so).
+
+How that holds without copying every output twice: a probe pass finds the layers whose
+output is modified in place later; those are written (copied) inside their forward hook. The
+other layers are written behind, from the live tensor, while the forward pass goes on; a
+fingerprint of each batch's rows taken in the hook is compared after the write, and a batch
+whose tensor changed meanwhile is computed again with the layer written in the hook.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from torch import nn
 
 from .._errors import InputError
 from .._validation import check_choice, check_int, is_memmap
+from ..neighbors import resolve_device
 from .activation_store import (
     DTYPES,
     FORMAT,
@@ -134,7 +141,7 @@ def activations(
     check_choice(sequence, "sequence", SEQUENCE_POLICIES, caller=caller)
     spec = normalize_spec(layers)
     source = _make_source(data, batch_size, index, transform, _float_dtype(model))
-    dev = _resolve_device(model, device)
+    dev = _model_device(model, device)
     description = describe_model(model, model_spec)
     data_desc = dict(source.describe(), name=data_name)
     wanted = {"layers_request": spec_to_json(spec), "dtype": dtype, "sequence": sequence,
@@ -327,14 +334,12 @@ class _ModelState:
             model.to(next(iter(self.devices)))
 
 
-def _resolve_device(model: nn.Module, device: Any) -> torch.device:
+def _model_device(model: nn.Module, device: Any) -> torch.device:
+    """``device``, or where the model's first parameter or buffer is (CPU if none)."""
     if device is None:
         t = next(itertools.chain(model.parameters(), model.buffers()), None)
         return t.device if t is not None else torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("activations: device='cuda' requested but CUDA is not available")
-    return dev
+    return resolve_device(device)
 
 
 def _float_dtype(model: nn.Module) -> torch.dtype:
