@@ -57,6 +57,18 @@ def test_known_ids_through_linear_maps(torus_profile):
                                [0, 1 / 3, 2 / 3, 1])
 
 
+def test_tables_keep_the_resample_mean_apart_from_the_full_data_twonn(torus_profile):
+    _, prof = torus_profile
+    frame = prof.to_frame().set_index("layer")
+    for r in prof:
+        assert r.twonn != r.twonn_full  # a mean over 90 % subsamples, not the full-data value
+        assert frame.loc[r.layer, "twonn"] == r.twonn
+        assert frame.loc[r.layer, "twonn_full"] == r.twonn_full
+        assert frame.loc[r.layer, "mle"] == r.estimates["mle"]["dimension"]
+    for rec, r in zip(prof.table(), prof.rows):
+        assert (rec["twonn"], rec["twonn_all"]) == (r.twonn, r.twonn_full)
+
+
 @pytest.mark.parametrize("fraction", [0.8, 0.3])
 def test_error_bars_equal_brute_force_resamples(fraction, monkeypatch):
     # at fraction 0.3 most points need longer neighbour lists than the first search gives;

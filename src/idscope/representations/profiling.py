@@ -166,8 +166,10 @@ class Profile:
         for r in self.rows:
             rec = {k: v for k, v in r.to_dict().items() if k not in ("estimates", "notes")}
             for name, res in r.estimates.items():
-                rec[name] = res.get("dimension", float("nan"))
-                rec[f"{name}_stderr"] = res.get("stderr", float("nan"))
+                # TwoNN's own columns are the resample mean and std and the full-data value
+                col = "twonn_full" if name == "twonn" else name
+                rec[col] = res.get("dimension", float("nan"))
+                rec[f"{col}_stderr"] = res.get("stderr", float("nan"))
             rec["notes"] = "; ".join(r.notes)
             records.append(rec)
         return pd.DataFrame.from_records(records)
@@ -181,7 +183,8 @@ class Profile:
                    "twonn": r.twonn, "twonn_std": r.twonn_std, "twonn_all": r.twonn_full,
                    "pca": r.pca}
             for name, res in r.estimates.items():
-                rec[name] = res.get("dimension", float("nan"))
+                if name != "twonn":  # already shown as twonn (mean), twonn_std, twonn_all
+                    rec[name] = res.get("dimension", float("nan"))
             if r.n_duplicates:
                 rec["dups"] = r.n_duplicates
             out.append(rec)
