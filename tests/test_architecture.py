@@ -1,6 +1,6 @@
 """The import layering of idscope (brief rule 6, style.md), checked on the source with ``ast``.
 
-leaves (_errors, _validation, _atomic, _random) → data → neighbors → estimators →
+leaves (_errors, _validation, _atomic, _fileio, _random) → data → neighbors → estimators →
 {dataset, representations} (siblings that do not import each other) → experiments → report
 → cli. A module may import only from its own layer or layers to its left. Only report/
 imports matplotlib; ``import idscope`` loads no matplotlib, pandas, ray or transformers.
@@ -18,7 +18,7 @@ import idscope
 SRC = Path(idscope.__file__).parent
 
 LAYERS = {
-    "_errors": 0, "_validation": 0, "_atomic": 0, "_random": 0, "_typing": 0,
+    "_errors": 0, "_validation": 0, "_atomic": 0, "_fileio": 0, "_random": 0, "_typing": 0,
     "data": 1,
     "neighbors": 2,
     "estimators": 3,

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._fileio import pread_exact
 from .._validation import is_memmap
 
 __all__ = ["PointSource"]
@@ -73,7 +74,7 @@ class _FileRows:
         out = np.empty((stop - start, self.d), self.dtype) if out is None else out
         fd = self._fd()
         try:
-            self._read(fd, out.reshape(-1).view(np.uint8), self.offset + start * self.row_bytes)
+            pread_exact(fd, out, self.offset + start * self.row_bytes)
         finally:
             os.close(fd)
         return out
@@ -86,11 +87,11 @@ class _FileRows:
         fd = self._fd()
         try:
             if w == self.d:
-                self._read(fd, out.reshape(-1).view(np.uint8), self.offset)
+                pread_exact(fd, out, self.offset)
             else:
                 base = self.offset + start * isz
                 for i in range(self.n):
-                    self._read(fd, out[i].view(np.uint8), base + i * self.row_bytes)
+                    pread_exact(fd, out[i], base + i * self.row_bytes)
         finally:
             os.close(fd)
         return out
@@ -101,21 +102,10 @@ class _FileRows:
         fd = self._fd()
         try:
             for r, i in enumerate(index.tolist()):
-                self._read(fd, out[r].view(np.uint8), self.offset + i * self.row_bytes)
+                pread_exact(fd, out[r], self.offset + i * self.row_bytes)
         finally:
             os.close(fd)
         return out
-
-    @staticmethod
-    def _read(fd: int, buf: np.ndarray, offset: int) -> None:
-        view = memoryview(buf)
-        done = 0
-        while done < len(view):
-            got = os.preadv(fd, [view[done:]], offset + done)
-            if got <= 0:
-                raise OSError(f"unexpected end of file at byte {offset + done}")
-            done += got
-
 
 class PointSource:
     """Rows (points) and column chunks (features) of ``X``.

@@ -30,6 +30,7 @@ import numpy as np
 
 from .._atomic import write_json
 from .._errors import InputError
+from .._fileio import pread_exact, pwrite_all
 
 __all__ = ["ActivationStore", "MANIFEST", "FORMAT"]
 
@@ -192,15 +193,11 @@ class ActivationStore:
         if out.size == 0:
             return out
         offset = int(entry["offset"]) + start * d * self.dtype.itemsize
-        view = memoryview(out).cast("B")
         fd = os.open(self.path / entry["file"], os.O_RDONLY)
         try:
-            got = 0
-            while got < len(view):
-                k = os.preadv(fd, [view[got:]], offset + got)
-                if k <= 0:
-                    raise InputError(f"ActivationStore: {entry['file']} is truncated")
-                got += k
+            pread_exact(fd, out, offset)
+        except OSError as exc:
+            raise InputError(f"ActivationStore: cannot read {entry['file']}: {exc}") from None
         finally:
             os.close(fd)
         return out
@@ -285,12 +282,8 @@ class ActivationStore:
         if start + rows.shape[0] > self.n_samples:
             raise InputError(f"activations: the data yielded more than the {self.n_samples} "
                              f"samples announced by its length")
-        buf = memoryview(np.ascontiguousarray(rows, dtype=self.dtype)).cast("B")
         offset = int(entry["offset"]) + start * d * self.dtype.itemsize
-        fd = self._fds[layer]
-        done = 0
-        while done < len(buf):  # pwrite may write less than asked (2 GiB cap on Linux)
-            done += os.pwrite(fd, buf[done:], offset + done)
+        pwrite_all(self._fds[layer], np.ascontiguousarray(rows, dtype=self.dtype), offset)
 
     def _mark_done(self, batch: int, *, fsync: bool = False, interval: float = 0.0) -> None:
         """Record batch ``batch`` as finished; its rows are already written (with ``fsync``
