@@ -139,6 +139,29 @@ def test_pca_spectrum_both_routes():
         X.T - X.T.mean(0), compute_uv=False)[:8] ** 2 / (X.shape[1] - 1), rtol=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(60, 12), (12, 60)])
+def test_pca_spectrum_streams_a_memmap_in_small_blocks(tmp_path, shape):
+    """A memmap read in blocks of a few rows or features gives the SVD's spectrum of the
+    standardised data (both routes)."""
+    from idscope.estimators import pca_spectrum
+
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(shape[0], 5)) @ rng.normal(size=(5, shape[1]))
+         * rng.uniform(0.1, 10, shape[1]) + 3.0).astype(np.float32)
+    mm = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32,
+                                   shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    X64 = X.astype(np.float64)
+    Z = (X64 - X64.mean(0)) / X64.std(0, ddof=1)
+    ref = np.linalg.svd(Z, compute_uv=False) ** 2 / (len(X) - 1)
+    for budget in (256, 1 << 20):
+        ev = pca_spectrum(np.load(tmp_path / "x.npy", mmap_mode="r"), standardize=True,
+                          budget=budget)
+        np.testing.assert_allclose(ev[:5], ref[:5], rtol=1e-9)
+        assert np.all(ev[5:] <= 1e-9 * ev[0])
+
+
 def test_pca_standardize():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(500, 4)) * np.array([100.0, 1.0, 1.0, 1.0])

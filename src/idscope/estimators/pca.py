@@ -9,51 +9,50 @@ import torch
 
 from .._errors import InputError
 from .._validation import check_array
+from ..neighbors import PointSource
 from ._base import BaseEstimator
 from ._result import IDResult
 
 __all__ = ["pca_id", "PCAID", "pca_spectrum", "components_for_variance"]
 
 
-def pca_spectrum(X: Any, *, standardize: bool = False, block_rows: int = 4096) -> np.ndarray:
+def pca_spectrum(X: Any, *, standardize: bool = False, budget: int = 256 << 20) -> np.ndarray:
     """Eigenvalues (descending) of the sample covariance of ``X``, in float64.
 
     Uses the D×D covariance when D ≤ N and the N×N Gram matrix otherwise (same non-zero
-    spectrum), accumulated over row blocks so memmaps stream. Zero-variance features stay
-    zero under ``standardize``.
+    spectrum), accumulated in float64 over row blocks (covariance) or feature chunks (Gram)
+    of about ``budget`` bytes, so a memmap streams from disk (``pread``, nothing stays
+    mapped) whatever its size. Zero-variance features stay zero under ``standardize``.
     """
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    n, d = X.shape
-    mean = np.zeros(d)
-    sq = np.zeros(d)
-    for a in range(0, n, block_rows):
-        b = np.asarray(X[a : a + block_rows], dtype=np.float64)
-        mean += b.sum(0)
-    mean /= n
-    for a in range(0, n, block_rows):
-        b = np.asarray(X[a : a + block_rows], dtype=np.float64) - mean
-        sq += (b * b).sum(0)
+    src = PointSource(X, torch.device("cpu"))
+    n, d = src.n, src.d
+    step = max(1, budget // (16 * d))
+
+    def rows(a: int) -> np.ndarray:
+        block = src.rows_np(a, min(a + step, n))
+        block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
+        return block.astype(np.float64)
+
+    mean = sum(rows(a).sum(0) for a in range(0, n, step)) / n
     scale = np.ones(d)
     if standardize:
+        sq = sum(np.einsum("ij,ij->j", r, r) for r in (rows(a) - mean for a in range(0, n, step)))
         std = np.sqrt(sq / max(n - 1, 1))
         scale = np.where(std > 0, std, 1.0)
     if d <= n:
         cov = np.zeros((d, d))
-        for a in range(0, n, block_rows):
-            b = (np.asarray(X[a : a + block_rows], dtype=np.float64) - mean) / scale
-            cov += b.T @ b
+        for a in range(0, n, step):
+            z = (rows(a) - mean) / scale
+            cov += z.T @ z
         ev = np.linalg.eigvalsh(cov)
     else:
         gram = np.zeros((n, n))
-        for a in range(0, n, block_rows):
-            ba = (np.asarray(X[a : a + block_rows], dtype=np.float64) - mean) / scale
-            for c in range(0, n, block_rows):
-                bc = (np.asarray(X[c : c + block_rows], dtype=np.float64) - mean) / scale
-                gram[a : a + len(ba), c : c + len(bc)] = ba @ bc.T
+        for c, e, block in src.col_chunks(max(1, budget // (16 * n))):
+            block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
+            z = (block.astype(np.float64) - mean[c:e]) / scale[c:e]
+            gram += z @ z.T
         ev = np.linalg.eigvalsh(gram)
-    ev = np.clip(ev[::-1], 0.0, None) / max(n - 1, 1)
-    return ev
+    return np.clip(ev[::-1], 0.0, None) / max(n - 1, 1)
 
 
 def components_for_variance(eigenvalues: np.ndarray, threshold: float) -> int:

@@ -37,8 +37,8 @@ from torch import nn
 from .._atomic import write_json
 from .._errors import DuplicatePointsError, IdscopeError, InputError
 from .._validation import check_choice, check_int
-from ..estimators import gride, mle, pca_id, twonn
-from ..estimators.pca import components_for_variance
+from ..estimators import gride, mle, twonn
+from ..estimators.pca import components_for_variance, pca_spectrum
 from ..neighbors import KNeighbors, duplicate_groups, first_occurrence_mask, kneighbors
 from .activation_store import ActivationStore
 from .capture import activations
@@ -568,50 +568,16 @@ def _resample_masks(n: int, n_resamples: int, fraction: float, seed: int) -> lis
 # ----------------------------------------------------------------------------------------
 def _pca_count(st: ActivationStore, name: str, X: Any, threshold: float,
                budget: int = _PCA_BUDGET) -> int:
-    """PCA-ID on standardised features: :func:`idscope.pca_id` when the layer is small,
-    otherwise the same spectrum streamed from the store (D × D covariance over row blocks
-    when D ≤ N, N × N Gram matrix over column chunks otherwise)."""
-    n, d = (int(s) for s in X.shape)
-    m = min(n, d)
-    if min(n, 4096) * d * 8 + m * m * 8 <= budget:
-        return int(pca_id(X, threshold=threshold, standardize=True, n_bootstrap=0).dimension)
+    """PCA-ID on standardised features (:func:`idscope.pca_id` without its bootstrap),
+    streamed from the store in blocks of about ``budget`` bytes; refused when the
+    min(N, D)² matrix itself would not fit."""
+    m = min(int(s) for s in X.shape)
     if m * m * 8 > _PCA_MAX:
         raise InputError(f"PCA-ID of layer {name!r} needs a {m}x{m} matrix "
                          f"({m * m * 8 / 2**30:.1f} GiB); use fewer samples (n) or "
                          f"pca_threshold=None")
-    return components_for_variance(_streamed_spectrum(st, name, budget), threshold)
-
-
-def _streamed_spectrum(st: ActivationStore, name: str, budget: int) -> np.ndarray:
-    n, d = (int(s) for s in st.info(name)["shape"])
-    step = max(1, budget // (16 * d))
-    total = np.zeros(d)
-    for a in range(0, n, step):
-        total += st.read_rows(name, a, a + step).sum(0, dtype=np.float64)
-    mean = total / n
-    sq = np.zeros(d)
-    for a in range(0, n, step):
-        b = st.read_rows(name, a, a + step).astype(np.float64) - mean
-        sq += np.einsum("ij,ij->j", b, b)
-    std = np.sqrt(sq / max(n - 1, 1))
-    scale = np.where(std > 0, std, 1.0)
-    if d <= n:
-        cov = np.zeros((d, d))
-        for a in range(0, n, step):
-            b = (st.read_rows(name, a, a + step).astype(np.float64) - mean) / scale
-            cov += b.T @ b
-        ev = np.linalg.eigvalsh(cov)
-    else:
-        gram = torch.zeros((n, n), dtype=torch.float64)
-        chunk = max(1, budget // (16 * n))
-        for c in range(0, d, chunk):
-            block = st.read_cols(name, c, c + chunk)
-            z = (block - mean[c:c + chunk]) / scale[c:c + chunk]  # float64
-            zt = torch.from_numpy(z.astype(np.float32))
-            # standardised values are O(1): float32 products, float64 accumulation
-            gram += (zt @ zt.T).double()
-        ev = np.linalg.eigvalsh(gram.numpy())
-    return np.clip(ev[::-1], 0.0, None) / max(n - 1, 1)
+    spectrum = pca_spectrum(X, standardize=True, budget=budget)
+    return components_for_variance(spectrum, threshold)
 
 
 # ----------------------------------------------------------------------------------------
