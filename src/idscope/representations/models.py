@@ -154,51 +154,42 @@ def _call(fn: Any, label: str, config: dict, num_classes, input_shape) -> nn.Mod
     return model
 
 
-def _torchvision(name: str, config: dict, num_classes) -> nn.Module:
+def _import_for(package: str, spec: str, hint: str = "") -> Any:
+    """``package`` imported for the model source ``spec``, or one clear error (an
+    ImportError, or a broken install raising anything else)."""
     try:
-        import torchvision  # noqa: F401
-        from torchvision import models
-    except Exception as exc:  # ImportError, or a broken install raising anything else
+        return importlib.import_module(package)
+    except Exception as exc:
         raise MissingDependencyError(
-            f"load_model: 'torchvision:{name}' needs torchvision, which cannot be imported "
-            f"here ({type(exc).__name__}: {exc}); pass the model object or a "
+            f"load_model: {spec!r} needs {package.split('.')[0]}, which cannot be imported "
+            f"here ({type(exc).__name__}: {exc}){hint}; pass the model object or a "
             f"'module:callable' instead") from None
-    kwargs = dict(config)
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
+
+
+def _with_classes(config: dict, num_classes, key: str = "num_classes") -> dict:
+    return dict(config) if num_classes is None else {**config, key: int(num_classes)}
+
+
+def _torchvision(name: str, config: dict, num_classes) -> nn.Module:
+    models = _import_for("torchvision.models", f"torchvision:{name}")
     try:
-        return models.get_model(name, weights=None, **kwargs)
+        return models.get_model(name, weights=None, **_with_classes(config, num_classes))
     except ValueError as exc:
         raise InputError(f"load_model: torchvision has no model {name!r} ({exc})") from None
 
 
 def _timm(name: str, config: dict, num_classes) -> nn.Module:
+    timm = _import_for("timm", f"timm:{name}")
     try:
-        import timm
-    except Exception as exc:
-        raise MissingDependencyError(
-            f"load_model: 'timm:{name}' needs timm, which cannot be imported here "
-            f"({type(exc).__name__}: {exc}); pass the model object or a 'module:callable' "
-            f"instead") from None
-    kwargs = dict(config)
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    try:
-        return timm.create_model(name, pretrained=False, **kwargs)
+        return timm.create_model(name, pretrained=False, **_with_classes(config, num_classes))
     except RuntimeError as exc:
         raise InputError(f"load_model: timm has no model {name!r} ({exc})") from None
 
 
 def _transformers(name: str, weights, config: dict, num_classes, input_shape):
-    try:
-        import transformers
-    except Exception as exc:
-        raise MissingDependencyError(
-            f"load_model: 'transformers:{name}' needs the transformers package "
-            f"(pip install 'idscope[models]'); import failed: {exc}") from None
-    overrides = dict(config)
-    if num_classes is not None:
-        overrides["num_labels"] = int(num_classes)
+    transformers = _import_for("transformers", f"transformers:{name}",
+                               " (pip install 'idscope[models]')")
+    overrides = _with_classes(config, num_classes, "num_labels")
     path = Path(name)
     if path.is_dir():
         if not (path / "config.json").is_file():
