@@ -293,13 +293,17 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     # fragment the allocator and grow the resident set
     buf_i = torch.empty((min(tile, src.n), d), dtype=torch.float32, device=dev)
     buf_j = torch.empty((min(tile, ref.n), d), dtype=torch.float32, device=dev)
+    buf_d2 = torch.empty(min(tile, src.n) * min(tile, ref.n), dtype=torch.float32, device=dev)
     with _progress(total, progress, "neighbours") as bar:
         for bi, (a, b) in enumerate(qblocks):
             Ci = src.centred_rows(a, b, mean, out=buf_i)
             for c, e in rblocks[bi:] if symmetric else rblocks:
                 Cj = Ci if (symmetric and c == a) else ref.centred_rows(c, e, mean, out=buf_j)
-                # |x|² + |y|² − 2 x·y in one GEMM call (the bias is added by beta = 1)
-                d2 = torch.addmm(nq32[a:b, None] + nr32[None, c:e], Ci, Cj.T, alpha=-2.0)
+                # |x|² + |y|² − 2 x·y: the bias written into the reused tile, then one GEMM
+                # call adds to it (beta = 1)
+                d2 = buf_d2[: (b - a) * (e - c)].view(b - a, e - c)
+                torch.add(nq32[a:b, None], nr32[None, c:e], out=d2)
+                d2.addmm_(Ci, Cj.T, alpha=-2.0)
                 if symmetric and c == a:
                     d2.fill_diagonal_(math.inf)
                 if on_cpu:
@@ -527,7 +531,7 @@ def _pair_kernel(Q: np.ndarray, R: np.ndarray, rows: np.ndarray, cols: np.ndarra
 
 def _pair_kernel_serial(Q, R, rows, cols, out) -> None:
     w = Q.shape[1]
-    if w > 4096:
+    if w >= 8192:
         # Long rows: one run of pairs sharing a query row at a time, the query row converted
         # once and broadcast (no gathered copy of it per pair).
         fw = 8192
