@@ -47,7 +47,7 @@ __all__ = ["profile", "profile_store", "Profile", "ProfileRow", "reinitialized"]
 
 OTHER_ESTIMATORS = ("mle", "gride")
 _IN_MEMORY = 256 << 20  # bytes: layers up to this size are read into memory
-_PCA_BUDGET = 256 << 20  # bytes: above this a layer's PCA is streamed from disk
+_PCA_BUDGET = 256 << 20  # bytes per block read from the store for a layer's PCA
 _PCA_MAX = 2 << 30  # bytes for the (min(N, D))² matrix of a streamed PCA
 
 
