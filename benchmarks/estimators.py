@@ -56,11 +56,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from relu_manifold import SEED, relu_manifold
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 PEER_SCRIPT = ROOT / "benchmarks" / "peers" / "run_peer.py"
-LATENT_DIM, HIDDEN, NOISE, SEED = 10, 64, 0.05, 20240601
 DATA_VERSION = 1  # bump when the generator changes: cached files are keyed on it
 MLE_K = 20
 COLUMNS = ["case", "N", "D", "method", "seconds", "gemm_seconds", "ratio_to_gemm", "peer",
@@ -105,14 +105,7 @@ def make_data(path: Path, n: int, d: int, *, progress: bool = True) -> Path:
         header = np.load(path, mmap_mode="r")
         if header.shape == (n, d) and header.dtype == np.float32:
             return path
-    rng = np.random.default_rng(SEED)
-    z = rng.standard_normal((n, LATENT_DIM))
-    h = np.tanh(z @ rng.standard_normal((LATENT_DIM, HIDDEN)) / math.sqrt(LATENT_DIM)
-                + 0.5 * rng.standard_normal(HIDDEN)).astype(np.float32)
-    # the ReLU layer: 64×D float32 weights (205 MB for the largest case) and offsets
-    w = rng.standard_normal((HIDDEN, d), dtype=np.float32) / np.float32(math.sqrt(HIDDEN))
-    off = np.float32(0.5) * rng.standard_normal(d, dtype=np.float32)
-    rows = max(1, (64 << 20) // (4 * d))
+    _, blocks = relu_manifold(n, d)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".npy.tmp")
     t0 = time.perf_counter()
@@ -120,14 +113,7 @@ def make_data(path: Path, n: int, d: int, *, progress: bool = True) -> Path:
         np.lib.format.write_array_header_1_0(
             fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
                  "fortran_order": False, "shape": (n, d)})
-        for a in range(0, n, rows):
-            b = min(n, a + rows)
-            block = h[a:b] @ w
-            block += off
-            noise = np.random.default_rng([SEED, 2, a]).standard_normal(block.shape,
-                                                                         dtype=np.float32)
-            block += np.float32(NOISE) * noise
-            np.maximum(block, 0, out=block)
+        for _, b, block in blocks:
             block.tofile(fh)
             if progress and sys.stderr.isatty():
                 print(f"\r  writing {path.name}: {b}/{n} rows", end="", file=sys.stderr)

@@ -36,10 +36,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from relu_manifold import relu_manifold
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "sharpness.csv"
-LATENT_DIM, HIDDEN, NOISE, SEED = 10, 64, 0.05, 20240601
 TARGET = 1.5
 COLUMNS = ["date", "N", "D", "repeats", "threads", "device", "kf_seconds", "gemm_seconds",
            "ratio_to_gemm", "target", "meets_target", "kf_seconds_all", "gemm_seconds_all",
@@ -49,21 +49,9 @@ COLUMNS = ["date", "N", "D", "repeats", "threads", "device", "kf_seconds", "gemm
 
 def make_data(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     """The uncentred, non-negative two-class data described in the module docstring."""
-    rng = np.random.default_rng(SEED)
-    z = rng.standard_normal((n, LATENT_DIM))
-    h = np.tanh(z @ rng.standard_normal((LATENT_DIM, HIDDEN)) / math.sqrt(LATENT_DIM)
-                + 0.5 * rng.standard_normal(HIDDEN)).astype(np.float32)
-    w = rng.standard_normal((HIDDEN, d), dtype=np.float32) / np.float32(math.sqrt(HIDDEN))
-    off = np.float32(0.5) * rng.standard_normal(d, dtype=np.float32)
+    z, blocks = relu_manifold(n, d)
     X = np.empty((n, d), dtype=np.float32)
-    rows = max(1, (64 << 20) // (4 * d))
-    for a in range(0, n, rows):
-        b = min(n, a + rows)
-        block = h[a:b] @ w
-        block += off
-        block += np.float32(NOISE) * np.random.default_rng([SEED, 2, a]).standard_normal(
-            block.shape, dtype=np.float32)
-        np.maximum(block, 0, out=block)
+    for a, b, block in blocks:
         X[a:b] = block * np.float32(255.0 / 4.0)
     return X, (z[:, 0] > 0).astype(np.int64)
 
