@@ -32,7 +32,7 @@ _OPTIONS = {
     "table": {"label_column"},
     "hdf5": {"x_key", "y_key", "mmap"},
     "pt": {"x_key", "y_key"},
-    "image_folder": {"resize", "mode", "intensity", "cache_dir", "in_memory_limit",
+    "image_folder": {"resize", "mode", "intensity", "cache_dir", "in_memory_limit", "max_pixels",
                      "progress"},
     "torch": {"n", "seed", "progress"},
 }
@@ -117,7 +117,7 @@ def load(source: Any, **options: Any) -> Dataset:
       loaded with ``weights_only=True``.
     - a folder with one sub-folder per class: images, see
       :func:`~idscope.data.images.load_image_folder` (``resize``, ``mode``, ``intensity``,
-      ``cache_dir``, ``in_memory_limit``, ``progress``).
+      ``cache_dir``, ``in_memory_limit``, ``progress``, ``max_pixels``).
     - a :class:`Dataset` (returned as is) or any object with ``__len__`` and
       ``__getitem__`` returning ``(x, y)`` such as a ``torch.utils.data.Dataset``, see
       :func:`~idscope.data.from_torch_dataset` (``n``, ``seed``, ``progress``).
