@@ -23,6 +23,7 @@ LAYERS = {
     "neighbors": 2,
     "estimators": 3,
     "dataset": 4, "representations": 4,
+    "geometry": 4.5,  # overlap, CKA, local ID, monitor: above both siblings, below experiments
     "experiments": 5,
     "analysis": 5,  # idscope.analysis: the public name of experiments.analysis
     "report": 6,
