@@ -12,7 +12,8 @@ import numpy as np
 
 from ._errors import InputError
 
-__all__ = ["check_array", "check_int", "check_labels", "is_memmap", "check_choice"]
+__all__ = ["check_array", "check_int", "check_labels", "check_lengths", "is_memmap",
+           "check_choice"]
 
 
 def is_memmap(X: Any) -> bool:
@@ -159,6 +160,14 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...], *, caller: str
     return value
 
 
+def check_lengths(n_rows: int, n_labels: int, *, caller: str) -> None:
+    """Rows and labels pair one to one: a length mismatch is an error, never a silent
+    truncation (which would drop rows) or an index error."""
+    if n_labels != n_rows:
+        raise InputError(f"{caller}: {n_labels} labels for {n_rows} points (lengths must "
+                         f"match)")
+
+
 def check_labels(y: Any, n: int, *, caller: str) -> np.ndarray:
     """Labels: 1-D, length ``n``, no NaN."""
     y = np.asarray(y)
@@ -166,8 +175,7 @@ def check_labels(y: Any, n: int, *, caller: str) -> np.ndarray:
         y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
     if y.ndim != 1:
         raise InputError(f"{caller}: labels must be 1-D, got shape {y.shape}")
-    if y.shape[0] != n:
-        raise InputError(f"{caller}: {y.shape[0]} labels for {n} points (lengths must match)")
+    check_lengths(n, y.shape[0], caller=caller)
     if y.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(y)))
         if bad:
