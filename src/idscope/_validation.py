@@ -12,8 +12,8 @@ import numpy as np
 
 from ._errors import InputError
 
-__all__ = ["check_array", "check_int", "check_labels", "check_lengths", "is_memmap",
-           "check_choice"]
+__all__ = ["check_array", "check_int", "check_labels", "check_lengths", "check_samples",
+           "is_memmap", "check_choice"]
 
 
 def is_memmap(X: Any) -> bool:
@@ -112,6 +112,28 @@ def check_array(
         if bad:
             raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
     return arr
+
+
+def check_samples(data: Any, *, caller: str) -> None:
+    """Arrays and tensors fed to a model: one sample per row (at least 2-D) and only finite
+    values (counted in ~64 MiB row blocks, so memmaps stream). Other data (datasets,
+    loaders, dicts of tensors) are checked as their batches are read."""
+    is_torch = type(data).__module__.startswith("torch") and hasattr(data, "is_floating_point")
+    if not (isinstance(data, np.ndarray) or is_torch):
+        return
+    if data.ndim < 2:
+        raise InputError(f"{caller}: the data have shape {tuple(data.shape)}; a model needs "
+                         f"one sample per row, (N, features...) (for one feature per sample: "
+                         f"X.reshape(-1, 1))")
+    if is_torch:
+        bad = int((~data.isfinite()).sum()) if data.is_floating_point() else 0
+    elif data.dtype.kind in "fc":
+        row = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * data.itemsize)
+        bad = _finite_count(data, max(1, (64 << 20) // row))
+    else:
+        bad = 0
+    if bad:
+        raise InputError(f"{caller}: the data contain {bad} NaN or inf value(s)")
 
 
 def _numpy_dtype_frame(df: Any, caller: str) -> Any:

@@ -469,6 +469,7 @@ def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_des
     if not st.complete and source.shuffled:
         raise InputError(f"activations: cannot resume {path}: the DataLoader shuffles, so "
                          f"its batches differ from the first run; pass resume=False")
+    st.verify()  # files inside the store and as the manifest describes them
     return st
 
 
@@ -538,13 +539,18 @@ class _ArraySource(_Source):
     def describe(self):
         X = self.X
         kind = "tensor" if isinstance(X, torch.Tensor) else "memmap" if is_memmap(X) else "array"
-        h = hashlib.sha256(f"{tuple(X.shape)}:{X.dtype}".encode())
+        h = hashlib.sha256(f"all rows:{tuple(X.shape)}:{X.dtype}".encode())
         if self.index is not None:
             h.update(np.ascontiguousarray(self.index, dtype=np.int64).tobytes())
-        for a in sorted({0, self.n // 2, self.n - 1}):
-            row = self._take(a, a + 1)
-            row = row.numpy() if isinstance(row, torch.Tensor) else row
-            h.update(np.ascontiguousarray(row).tobytes())
+        # every row, streamed in ~64 MiB blocks: a store is reused only for the same data
+        row_bytes = int(np.prod(X.shape[1:], dtype=np.int64)) * (
+            X.element_size() if isinstance(X, torch.Tensor) else X.dtype.itemsize)
+        step = max(1, (64 << 20) // max(1, row_bytes))
+        for a in range(0, self.n, step):
+            block = self._take(a, min(a + step, self.n))
+            if isinstance(block, torch.Tensor):  # its bytes (bfloat16 has no numpy dtype)
+                block = block.detach().cpu().contiguous().view(torch.uint8).numpy()
+            h.update(np.ascontiguousarray(block).data)
         out = {"kind": kind, "shape": list(map(int, X.shape)), "dtype": str(X.dtype),
                "n_samples": self.n, "subset": self.index is not None,
                "fingerprint": h.hexdigest()[:16]}
