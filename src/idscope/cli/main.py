@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         return 0
     except IdscopeError as exc:
-        print(f"idscope {args.command}: error: {exc}", file=sys.stderr)
+        from ._format import cli_message
+
+        print(f"idscope {args.command}: error: {cli_message(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"idscope {args.command}: interrupted", file=sys.stderr)
