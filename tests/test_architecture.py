@@ -19,6 +19,7 @@ SRC = Path(idscope.__file__).parent
 
 LAYERS = {
     "_errors": 0, "_validation": 0, "_atomic": 0, "_fileio": 0, "_random": 0, "_typing": 0,
+    "_lock": 0, "_processes": 0,
     "data": 1,
     "neighbors": 2,
     "estimators": 3,
