@@ -4,7 +4,7 @@ from ._result import IDResult
 from .gride import GRIDE, gride, gride_from_ratios
 from .mle import MLE, mle, mle_from_distances
 from .pca import PCAID, pca_id, pca_spectrum
-from .scale import SCALE_KINDS, ScaleResult, scale_analysis
+from .scale import SCALE_KINDS, Plateau, ScaleResult, find_plateau, scale_analysis
 from .twonn import TwoNN, twonn, twonn_from_ratios
 
 ESTIMATORS = {"twonn": twonn, "mle": mle, "gride": gride, "pca": pca_id}
@@ -15,5 +15,5 @@ __all__ = [
     "mle", "MLE", "mle_from_distances",
     "gride", "GRIDE", "gride_from_ratios",
     "pca_id", "PCAID", "pca_spectrum",
-    "scale_analysis", "ScaleResult", "SCALE_KINDS",
+    "scale_analysis", "ScaleResult", "SCALE_KINDS", "find_plateau", "Plateau",
 ]
