@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "run a training sweep from a TOML config (resumable)"),
     "analyze": ("sweep", "scaling-law fits and correlations over a sweep's results"),
     "profile": ("profile", "ID of a model's representations across depth"),
+    "geometry": ("geometry", "ID profile beside layer x layer neighbourhood overlap and CKA"),
     "demo": ("demo", "reproduce the papers' findings on bundled data, with an HTML report"),
     "report": ("demo", "rebuild the HTML report of a demo or a sweep from its saved results"),
 }
