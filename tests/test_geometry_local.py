@@ -74,3 +74,30 @@ def test_local_id_bad_input(rng):
         local_id(rng.normal(size=(20, 2)), 20)
     with pytest.raises(idscope.InputError, match="k=2 is out of range"):
         local_id(rng.normal(size=(20, 2)), 2)
+
+
+def test_local_id_against_a_reference_equals_the_formula(rng):
+    R = rng.normal(size=(200, 3))
+    Q = rng.normal(size=(30, 3)) * 1.5
+    d = np.sqrt(((Q[:, None, :] - R[None, :, :]) ** 2).sum(-1))
+    d.sort(axis=1)
+    k = 12
+    s = (k - 1) * np.log(d[:, k - 1]) - np.log(d[:, : k - 1]).sum(axis=1)
+    np.testing.assert_allclose(local_id(Q, k, reference=R), (k - 1) / s, rtol=1e-10)
+    with pytest.raises(idscope.InputError, match="2 row\\(s\\) of X coincide"):
+        local_id(np.vstack([Q, R[:2]]), k, reference=R)
+
+
+def test_paired_reference_excludes_each_rows_own_source(rng):
+    R = rng.normal(size=(150, 4))
+    Q = R + 1e-3 * rng.normal(size=R.shape)  # each query sits next to its own source
+    k = 10
+    got = local_id(Q, k, reference=R, paired=True)
+    d = np.sqrt(((Q[:, None, :] - R[None, :, :]) ** 2).sum(-1))
+    d[np.arange(150), np.arange(150)] = np.inf  # the source is not a neighbour
+    d.sort(axis=1)
+    s = (k - 1) * np.log(d[:, k - 1]) - np.log(d[:, : k - 1]).sum(axis=1)
+    np.testing.assert_allclose(got, (k - 1) / s, rtol=1e-10)
+    # even a query identical to its own source is fine when paired
+    np.testing.assert_allclose(local_id(R, k, reference=R, paired=True), local_id(R, k),
+                               rtol=1e-12)
