@@ -34,10 +34,12 @@ import numpy as np
 import torch
 
 from .._errors import InputError
-from .._validation import check_array, check_int
+from .._validation import check_array, check_choice, check_int
+from .dispatch import ALGORITHMS, choose_algorithm, tree_possible
 from .exact import _blocks, _exact_distances, _exhaustive, _k_smallest
 from .frame import frame_exponent, ldexp, max_abs, unscale_distances
 from .source import PointSource
+from .tree import tree_search
 
 __all__ = ["KNeighbors", "kneighbors", "resolve_device", "distance_error_bound"]
 
@@ -106,6 +108,7 @@ def kneighbors(
     memory_budget: int = _DEFAULT_BUDGET,
     progress: bool = False,
     validate: bool = True,
+    algorithm: str = "auto",
 ) -> KNeighbors:
     """Exact k nearest neighbours of every row of ``X`` (self excluded).
 
@@ -128,6 +131,11 @@ def kneighbors(
         Bytes of working memory the search may use beyond its input and output.
     progress : bool
         Show a progress bar over tiles.
+    algorithm : {"auto", "tree", "brute"}
+        ``"tree"``: a k-d tree proposes candidates (low dimension, :mod:`.tree`);
+        ``"brute"``: float32 products over tiles of points or chunks of features;
+        ``"auto"``: the faster one for (N, D, k), by the measured rule of :mod:`.dispatch`.
+        Every algorithm returns the same exact result.
 
     Returns
     -------
@@ -147,6 +155,7 @@ def kneighbors(
                          f"{reference.shape[1]}")
     n_avail = n_ref - 1 if symmetric else n_ref
     k = check_int(k, "k", caller=caller, low=1, high=n_avail)
+    algorithm = check_choice(algorithm, "algorithm", ALGORITHMS, caller=caller)
     extra = max(4, k // 2) if extra is None else check_int(extra, "extra", caller=caller, low=0)
     kk = min(k + extra, n_avail)
     dev = resolve_device(device, X)
@@ -155,10 +164,23 @@ def kneighbors(
     d = src.d
     block_rows = max(1, min(4096, (memory_budget // 4) // max(1, 8 * d)))
 
+    if algorithm == "auto":
+        algorithm = choose_algorithm(src, ref, k, memory_budget)
+    elif algorithm == "tree" and not tree_possible(src, ref, memory_budget):
+        raise InputError(f"{caller}: algorithm='tree' needs CPU data that fit in memory "
+                         f"(float64 copy within 4 x memory_budget)")
     long_rows = 2 * 64 * 4 * d > memory_budget // 2
     by_features = symmetric and 8 * n * n <= memory_budget // 2 and (
         src.streamed or long_rows or d > 4 * n)
-    if by_features:
+    if algorithm == "tree":
+        m = src.max_abs(block_rows)
+        if not symmetric:
+            m = max(m, ref.max_abs(block_rows))
+        src.set_frame(frame_exponent(m))
+        ref.set_frame(src.exp)
+        # one extra candidate certifies continuous data; ties go to the ball query
+        dist2, idx, n_failed = tree_search(src, ref, symmetric, k, 1, memory_budget)
+    elif by_features:
         # the frame is found while the chunks stream by (no extra pass over a memmap)
         dist2, idx, n_failed = _by_features(src, ref, symmetric, k, memory_budget, progress)
     else:
