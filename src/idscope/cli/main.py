@@ -52,17 +52,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"idscope {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = None if argv is None else _command_of(argv)
-    loaded: set[str] = set()
-    for name, (module, help_text) in COMMANDS.items():
-        if name in sub.choices:
-            continue
-        if argv is None or name == wanted:
-            if module not in loaded:
-                importlib.import_module(f".{module}", __package__).add_parser(sub)
-                loaded.add(module)
-            if name in sub.choices:
-                continue
-        sub.add_parser(name, help=help_text)
+    modules = dict.fromkeys(m for m, _ in COMMANDS.values()) if argv is None else (
+        {COMMANDS[wanted][0]: None} if wanted else {})
+    for module in modules:
+        importlib.import_module(f".{module}", __package__).add_parser(sub)
+    for name, (_, help_text) in COMMANDS.items():
+        if name not in sub.choices:  # a placeholder: its module loads when it is run
+            sub.add_parser(name, help=help_text)
     return parser
 
 
