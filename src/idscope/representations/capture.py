@@ -41,6 +41,7 @@ from .activation_store import (
     row_fingerprint,
 )
 from .activation_store import temporary_store_path as _tmp_path
+from .forward import call_model
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
 from .models import describe_model
@@ -353,7 +354,8 @@ def _float_dtype(model: nn.Module) -> torch.dtype:
 # batches
 # ----------------------------------------------------------------------------------------
 def _forward(model: nn.Module, inputs: Any) -> Any:
-    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    # shape and dtype mismatches between data and model become one line (forward.py)
+    return call_model(model, inputs)
 
 
 def _to_device(inputs: Any, device: torch.device) -> Any:
