@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["die_with_parent", "reap_descendants", "descendants"]
+__all__ = ["die_with_parent", "pool_worker_init", "reap_descendants", "descendants"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -50,6 +50,15 @@ def die_with_parent(parent_pid: int, *, interval: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="idscope-parent-watchdog", daemon=True).start()
+
+
+def pool_worker_init(parent_pid: int) -> None:
+    """Initializer of a process-pool worker: die with the parent, and leave Ctrl-C to the
+    parent (which stops the workers) instead of a traceback in every worker. It lives in
+    this light module because a spawned worker imports the initializer's module before
+    calling it: the sooner it runs, the shorter a killed parent's workers live on."""
+    die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _stat(pid: int) -> tuple[int, int] | None:

@@ -22,7 +22,6 @@ numbers in any executor; parallelism comes from the workers.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +33,7 @@ from typing import Any
 from .. import _atomic
 from .._errors import IdscopeError, InputError, MissingDependencyError
 from .._lock import folder_lock
-from .._processes import die_with_parent, reap_descendants
+from .._processes import pool_worker_init, reap_descendants
 from .config import SweepConfig, load_config
 from .plan import Job, SweepPlan, make_plan
 from .results import ResultsStore
@@ -79,25 +78,29 @@ class LocalExecutor:
                 yield _call(fn, job, components)
             return
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
         # spawn, not fork: forking a process that has started torch threads can deadlock.
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
                                    mp_context=mp.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+                                   initializer=pool_worker_init, initargs=(os.getpid(),))
         finished = False
         try:
-            futures = {pool.submit(_call, fn, job, components): job for job in jobs}
-            for fut in as_completed(futures):
-                try:
-                    yield fut.result()
-                except BrokenProcessPool:
-                    raise RunFailedError(
-                        "a worker process of the local pool died (killed, out of memory, or "
-                        "a script that starts a sweep with workers > 1 outside an "
-                        "`if __name__ == '__main__':` block); finished runs are saved, rerun "
-                        "to resume") from None
+            pending = {pool.submit(_call, fn, job, components) for job in jobs}
+            while pending:
+                # A timeout, so that this thread runs Python's signal handlers (Ctrl-C)
+                # even when the kernel delivered the signal to another thread.
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        raise RunFailedError(
+                            "a worker process of the local pool died (killed, out of memory, "
+                            "or a script that starts a sweep with workers > 1 outside an "
+                            "`if __name__ == '__main__':` block); finished runs are saved, "
+                            "rerun to resume") from None
             finished = True
         finally:
             if not finished:
@@ -105,13 +108,6 @@ class LocalExecutor:
                 # are lost anyway, so end the workers now instead of waiting for them.
                 _kill_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _worker_init(parent_pid: int) -> None:
-    """Initializer of a pool worker: die with the sweep; leave Ctrl-C to the sweep (which
-    stops the workers) instead of printing a traceback in every worker."""
-    die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _kill_workers(pool: Any) -> None:
