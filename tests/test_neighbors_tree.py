@@ -122,3 +122,25 @@ def test_dispatch_both_ways(tmp_path):
     assert s.streamed and tree_possible(s, s, budget) and not tree_possible(s, s, 1 << 10)
     with pytest.raises(InputError, match="algorithm"):
         kneighbors(low, 2, algorithm="ball")
+
+
+def test_label_sharpness_uses_the_tree_in_low_dimension(monkeypatch):
+    """K_F per class pair through the dispatch (the tree here) equals the brute force."""
+    import idscope
+    import idscope.neighbors.engine as engine
+
+    calls = []
+    real = engine.tree_search
+    monkeypatch.setattr(engine, "tree_search", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(7)
+    cells = rng.choice(30 * 30, 600, replace=False)  # distinct points, many tied distances
+    X = np.stack(divmod(cells, 30), axis=1).astype(np.float64)
+    y = rng.integers(0, 3, size=600)
+    res = idscope.label_sharpness(X, y, per_class_pair=True)
+    assert calls
+    for a in range(3):
+        for b in range(a + 1, 3):
+            D = cdist(X[y == a], X[y == b])
+            assert res.pair_matrix[a, b] == pytest.approx(1.0 / D.min(), rel=1e-12)
+            i, j = res.pair_witness[a, b]
+            assert np.linalg.norm(X[i] - X[j]) == D.min()
