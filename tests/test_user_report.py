@@ -87,3 +87,19 @@ def test_log_axes_survive_non_positive_and_single_values():
     lo, hi = ax.get_ylim()
     assert lo < 0.3 < hi
     ax.figure.canvas.draw() if hasattr(ax.figure.canvas, "draw") else None
+
+
+def test_page_marks_values_outside_their_interval_and_nan_verdicts(tmp_path):
+    from idscope.report.html import Finding, Report, render_html
+
+    f1 = Finding("k2", "MLE k-2", "claim", "reading", value=5.31, value_label="MLE (k-2)",
+                 interval=(5.45, 5.77), shown=True,
+                 details=({"label": "pca", "value": 66.0, "ci_low": 46.5, "ci_high": 51.0},))
+    f2 = Finding("nan", "Correlation", "claim", "reading", value=float("nan"),
+                 value_label="r", interval=(float("nan"), float("nan")), shown=False)
+    page = render_html(Report("t", "intro", (f1, f2)), tmp_path)
+    assert page.count("5.31 †") == 1 and "66 †" in page
+    assert "lies outside its 95% interval" in page
+    assert "not testable here" in page and "NOT shown" not in page
+    # every table sits in a box that scrolls on its own
+    assert page.count("<table") == page.count("<div class='scroll'><table")

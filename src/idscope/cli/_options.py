@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .._errors import InputError
+
 PREPROCESS_HELP = (
     "preprocessing (images: image folders, sklearn:digits, (N, H, W[, C]) arrays; the same "
     "steps in dataset, estimate and profile)")
@@ -80,3 +82,48 @@ def load_source(args: argparse.Namespace, source: str, pre: Any = None) -> Any:
     else:
         ds = load(source, **opts)  # options set to None count as not given
     return ds if pre is None else preprocess_dataset(ds, pre)
+
+
+def model_transform(X: Any, input_shape: tuple[int, ...] | None, pre: Any = None,
+                    intensity_range: Any = None) -> Any:
+    """The per-batch conversion from stored samples to what a model takes: float32, images
+    to (B, C, H, W), the preprocessing steps of ``pre``, then each sample reshaped to
+    ``input_shape`` (which may flatten images: ``--input-shape 64`` for 1x8x8)."""
+    from ..data.preprocess import image_layout
+
+    layout = None if X.ndim == 2 and input_shape is not None else image_layout(X)
+    if pre is not None and not pre.empty and layout is None:
+        raise InputError("--intensity/--mode/--resize/--normalize apply to images; the data "
+                         f"have shape {tuple(X.shape)}")
+    size = None
+    if input_shape is not None:
+        size = 1
+        for s in input_shape:
+            size *= int(s)
+
+    def transform(t: Any) -> Any:
+        t = t.float()
+        if layout is not None:
+            t = layout[1](t)
+            if pre is not None and not pre.empty:
+                t = pre.batch(t, intensity_range)
+        if input_shape is not None:
+            per = 1
+            for s in t.shape[1:]:
+                per *= int(s)
+            if per != size:
+                raise InputError(f"--input-shape {','.join(map(str, input_shape))} needs "
+                                 f"{size} values per sample, the data have "
+                                 f"{'x'.join(map(str, t.shape[1:]))} = {per}")
+            t = t.reshape(t.shape[0], *input_shape)
+        return t.contiguous()
+
+    return transform
+
+
+def sample_shape(X: Any, transform: Any) -> tuple[int, ...]:
+    """One sample's shape as the model sees it: the transform applied to the first row."""
+    import numpy as np
+    import torch
+
+    return tuple(int(s) for s in transform(torch.as_tensor(np.asarray(X[:1]))).shape[1:])
