@@ -45,6 +45,7 @@ from .forward import call_model
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
 from .models import describe_model
+from .text import token_inputs
 
 __all__ = ["activations", "SEQUENCE_POLICIES"]
 
@@ -84,8 +85,10 @@ def activations(
     Parameters
     ----------
     model : nn.Module
-    data : tensor, array, np.memmap, Dataset or DataLoader
-        Samples along the first axis. A memmap is read batch by batch. Datasets and
+    data : tensor, array, np.memmap, dict, Dataset or DataLoader
+        Samples along the first axis; a dict of token tensors (``input_ids``,
+        ``attention_mask``, ...) is :class:`~idscope.representations.text.TokenInputs`.
+        A memmap is read batch by batch. Datasets and
         DataLoaders may yield inputs, ``(inputs, labels, ...)`` tuples (the first element is
         the input) or dicts of keyword arguments for the model (label keys dropped).
     layers : str, type or list
@@ -599,6 +602,9 @@ class _LoaderSource(_Source):
     def describe(self):
         ds = getattr(self.loader, "dataset", None)
         h = hashlib.sha256(f"{type(ds).__qualname__}:{self.n}:{self.n_batches}".encode())
+        for part in (getattr(getattr(ds, "dataset", ds), "fingerprint", None),
+                     getattr(ds, "indices", None)):  # token inputs (and a Subset of them)
+            h.update(repr(part() if callable(part) else part).encode())
         return {"kind": "dataset" if self.wrapped else "dataloader",
                 "dataset": type(ds).__qualname__, "n_samples": self.n,
                 "shuffled": self.shuffled, "fingerprint": h.hexdigest()[:16]}
@@ -618,6 +624,7 @@ def _make_source(data: Any, batch_size: int, index: Any, transform, dtype: torch
                  ) -> _Source:
     from torch.utils.data import DataLoader, Dataset, Subset
 
+    data = token_inputs(data)  # a dict of input_ids, attention_mask, ...: one per sample
     if isinstance(data, DataLoader):
         if index is not None:
             raise InputError("activations: index cannot be combined with a DataLoader; "

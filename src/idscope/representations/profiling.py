@@ -42,6 +42,7 @@ from ..estimators.pca import components_for_variance, pca_spectrum
 from ..neighbors import KNeighbors, duplicate_groups, first_occurrence_mask, kneighbors
 from .activation_store import ActivationStore
 from .capture import activations
+from .text import token_inputs
 
 __all__ = ["profile", "profile_store", "Profile", "ProfileRow", "reinitialized"]
 
@@ -274,6 +275,7 @@ def profile(
     Profile
     """
     caller = "profile"
+    data = token_inputs(data)  # a dict of token tensors: its length is the samples, not keys
     check_samples(data, caller=caller)  # NaN input would give an all-NaN table, 1-D a model error
     if n is not None:
         n = check_int(n, "n", caller=caller, low=3)
