@@ -9,19 +9,21 @@ re-entrant: a demo that holds its folder may run a sweep into the same folder.
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import os
 import socket
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._errors import FolderBusyError
+from ._errors import FolderBusyError, InputError
 
-__all__ = ["folder_lock", "LOCK_NAME"]
+__all__ = ["folder_lock", "locks_folder", "LOCK_NAME"]
 
 LOCK_NAME = "idscope.lock"
 
@@ -58,6 +60,8 @@ def folder_lock(folder: str | os.PathLike, *, what: str = "idscope",
         Another process holds the folder after ``timeout`` seconds.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{what}: {folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(folder)
     with _HELD_GUARD:
@@ -118,3 +122,24 @@ def folder_lock(folder: str | os.PathLike, *, what: str = "idscope",
                 del _HELD[key]
     finally:
         os.close(fd)  # releases the flock
+
+
+def locks_folder(param: str, what: str) -> Callable[[Callable], Callable]:
+    """Decorator: the call holds :func:`folder_lock` on its argument ``param`` (an output
+    folder; None means no folder, no lock)."""
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind_partial(*args, **kwargs)
+            folder = bound.arguments.get(param, sig.parameters[param].default)
+            if folder is None or folder is inspect.Parameter.empty:
+                return fn(*args, **kwargs)
+            with folder_lock(folder, what=what):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

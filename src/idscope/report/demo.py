@@ -45,6 +45,7 @@ import numpy as np
 
 from .._atomic import atomic_path, write_json
 from .._errors import InputError
+from .._lock import locks_folder
 from .html import Finding, Report, versions, write_report
 
 __all__ = [
@@ -1105,6 +1106,7 @@ def build_report(out_dir: str | Path) -> Report:
                   extra_tables=("tables/training_digits.csv", "tables/training_gradient.csv"))
 
 
+@locks_folder("out_dir", what="demo")  # a second demo into the folder fails with one line
 def run_demo(out_dir: str | Path = "idscope-demo", *, quick: bool = False, seed: int = 0,
              workers: int | None = None, progress: bool | None = None, resume: bool = False,
              command: str = "") -> Report:

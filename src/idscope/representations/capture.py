@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
+from .._lock import LOCK_NAME, locks_folder
 from .._validation import check_choice, check_int, is_memmap
 from ..neighbors import resolve_device
 from .activation_store import (
@@ -56,6 +57,7 @@ CONVENTION = ("post-module output, copied when the module returns (an in-place a
               "that runs later does not alter it)")
 
 
+@locks_folder("store", what="activations")  # one run at a time writes a store
 def activations(
     model: nn.Module,
     data: Any,
@@ -447,7 +449,8 @@ def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_des
     """The store to resume, or None to start a new one (after removing an old store's files
     when ``resume`` is False)."""
     if not (path / MANIFEST).exists():
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        if path.exists() and (not path.is_dir() or any(
+                p.name != LOCK_NAME for p in path.iterdir())):
             raise InputError(f"activations: {path} exists and is not an activation store; "
                              f"choose an empty or new folder")
         return None
