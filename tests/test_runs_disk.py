@@ -194,7 +194,7 @@ def test_a_store_that_cannot_be_created_leaves_no_partial_file(tmp_path, monkeyp
     monkeypatch.setattr(np.lib.format, "open_memmap", second_layer_fails)
     with pytest.raises(StorageError, match=r"cannot write .*store/.*: no space left"):
         activations(model, X, store=store, layers=["0", "2"])
-    assert sorted(p.name for p in store.iterdir()) == ["idscope.lock"]  # nothing partial
+    assert list(store.iterdir()) == []  # nothing partial
     monkeypatch.setattr(np.lib.format, "open_memmap", real)
     st = activations(model, X, store=store, layers=["0", "2"])  # the next run starts cleanly
     np.testing.assert_allclose(np.asarray(st["2"]), model(torch.from_numpy(X)).detach(),

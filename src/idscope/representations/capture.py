@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
-from .._lock import LOCK_NAME, locks_folder
+from .._lock import locks_folder
 from .._validation import check_choice, check_int, is_memmap
 from ..neighbors import resolve_device
 from .activation_store import (
@@ -449,8 +449,7 @@ def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_des
     """The store to resume, or None to start a new one (after removing an old store's files
     when ``resume`` is False)."""
     if not (path / MANIFEST).exists():
-        if path.exists() and (not path.is_dir() or any(
-                p.name != LOCK_NAME for p in path.iterdir())):
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise InputError(f"activations: {path} exists and is not an activation store; "
                              f"choose an empty or new folder")
         return None
