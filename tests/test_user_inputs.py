@@ -123,3 +123,14 @@ def test_estimate_scale_kinds_match_the_library():
     from idscope.estimators import SCALE_KINDS as LIB
 
     assert tuple(SCALE_KINDS) == tuple(LIB)
+
+
+def test_dataset_intensity_scales_k_f_as_one_over_c(capsys):
+    """One vocabulary: `dataset --intensity 0-1` on digits (0..16) multiplies K_F by 16."""
+    base = ["dataset", "sklearn:digits", "--classes", "0,1", "--json"]
+    assert main(base) == 0
+    raw = json.loads(capsys.readouterr().out)
+    assert main(base + ["--intensity", "0-1"]) == 0
+    unit = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(unit["rows"][0]["K_F"], 16 * raw["rows"][0]["K_F"], rtol=1e-9)
+    assert unit["intensity_range"] == [0.0, 1.0]
