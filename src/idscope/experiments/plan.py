@@ -203,7 +203,8 @@ def _check_task(config: SweepConfig, spec: DatasetSpec, data: Any, task: tuple[A
 
 def _check_model(config: SweepConfig, mspec: ModelSpec, shape: tuple[int, ...],
                  comps: Any) -> None:
-    if mspec.is_callable_path:
+    # "file.py:callable" is imported from its file by build_model below
+    if mspec.is_callable_path and not mspec.name.rsplit(":", 1)[0].endswith(".py"):
         mod_name, _, attr = mspec.name.partition(":")
         try:
             mod = importlib.import_module(mod_name)
