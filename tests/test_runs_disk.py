@@ -199,3 +199,48 @@ def test_a_store_that_cannot_be_created_leaves_no_partial_file(tmp_path, monkeyp
     st = activations(model, X, store=store, layers=["0", "2"])  # the next run starts cleanly
     np.testing.assert_allclose(np.asarray(st["2"]), model(torch.from_numpy(X)).detach(),
                                rtol=1e-6)
+
+
+def _full_disk(monkeypatch):
+    def full(fd):  # every file reaches the disk through fsync: the disk is full there
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+
+
+def test_analyze_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    rows = "key,dataset,task,model,n_train,seed,test_loss\n" + "".join(
+        f"k{i},d,0-1,mlp,{n},0,{1 / n}\n" for i, n in enumerate((20, 40, 80)))
+    (tmp_path / "results.csv").write_text(rows)
+    _full_disk(monkeypatch)
+    code = main(["analyze", str(tmp_path / "results.csv"), "--out", str(tmp_path / "a"),
+                 "--bootstrap", "0", "--no-plots"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(
+        "idscope analyze: error: cannot write "), err
+    assert "no space left on the device" in err[0]
+    assert not [p for p in (tmp_path / "a").rglob("*") if p.is_file()]
+
+
+def flat_mlp(num_classes: int = 3):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, num_classes))
+
+
+def test_profile_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    _full_disk(monkeypatch)
+    code = main(["profile", "--model", f"{Path(__file__).resolve()}:flat_mlp", "--data",
+                 "sklearn:iris", "--store", str(tmp_path / "store"), "--resamples", "2",
+                 "--no-progress"])
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith("warning: no --weights")]
+    assert code == 2 and len(err) == 1 and err[0].startswith(
+        "idscope profile: error: cannot write "), err
+    assert "no space left on the device" in err[0]
+    assert list((tmp_path / "store").iterdir()) == []  # no partial store to refuse later
+    monkeypatch.undo()  # space again: the next run starts cleanly
+    assert main(["profile", "--model", f"{Path(__file__).resolve()}:flat_mlp", "--data",
+                 "sklearn:iris", "--store", str(tmp_path / "store"), "--resamples", "2",
+                 "--no-progress"]) == 0
+    assert (tmp_path / "store" / "manifest.json").is_file()
