@@ -1,6 +1,7 @@
 """Intrinsic-dimension estimators: a functional core wrapped by scikit-learn-style classes."""
 
 from ._result import IDResult
+from .calibration import SaturationWarning
 from .gride import GRIDE, gride, gride_from_ratios
 from .mle import MLE, mle, mle_from_distances
 from .pca import PCAID, pca_id, pca_spectrum
@@ -10,7 +11,7 @@ from .twonn import TwoNN, twonn, twonn_from_ratios
 ESTIMATORS = {"twonn": twonn, "mle": mle, "gride": gride, "pca": pca_id}
 
 __all__ = [
-    "IDResult", "ESTIMATORS",
+    "IDResult", "ESTIMATORS", "SaturationWarning",
     "twonn", "TwoNN", "twonn_from_ratios",
     "mle", "MLE", "mle_from_distances",
     "gride", "GRIDE", "gride_from_ratios",

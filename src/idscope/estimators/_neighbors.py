@@ -36,6 +36,7 @@ def neighbor_distances(
     duplicates: str = "remove",
     tie_columns: tuple[int, int] | None = None,
     min_points: int = 3,
+    graph_k: int = 0,
     device: Any = None,
     progress: bool = False,
 ) -> NeighborDistances:
@@ -47,6 +48,9 @@ def neighbor_distances(
     ``"drop-ties"`` (Ansuini et al.) keeps all rows and drops points whose distances in
     ``tie_columns`` (0-based columns, e.g. (0, 1) for r1 and r2) are zero or equal;
     ``"error"`` raises :class:`DuplicatePointsError`.
+
+    ``graph_k`` > k searches that many neighbours (as many as there are, for precomputed
+    ones) for the graph interval's ``indices``; ``distances`` keep k columns.
     """
     check_choice(duplicates, "duplicates", DUPLICATE_POLICIES, caller=caller)
     if isinstance(X, KNeighbors):
@@ -54,14 +58,15 @@ def neighbor_distances(
         if k > knn.k:
             raise InputError(f"{caller}: needs {k} neighbours but the precomputed KNeighbors "
                              f"has {knn.k}")
-        knn = knn.subset_k(k)
+        knn = knn.subset_k(max(k, min(graph_k, knn.k)))
     else:
         data = check_array(X, caller=caller, min_samples=2)
         n = int(data.shape[0])
         if n - 1 < k:
             raise InputError(f"{caller}: needs at least {k + 1} points for k={k}, got {n}")
-        knn = kneighbors(data, k, device=device, validate=False, progress=progress)
-    dist = knn.distances
+        k_search = max(k, min(graph_k, n - 1))
+        knn = kneighbors(data, k_search, device=device, validate=False, progress=progress)
+    dist = knn.distances[:, :k]
     if duplicates == "drop-ties":
         # applied even without duplicates: r1 = r2 ties also occur on grids and integer data
         a, b = tie_columns if tie_columns is not None else (0, 0)
@@ -93,9 +98,9 @@ def neighbor_distances(
     if n_keep == 1:
         raise InputError(f"{caller}: all {n} points are identical")
     _check_count(n_keep, max(min_points, k + 1), caller, n_dup)
-    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), k, device=device, validate=False,
-                     progress=progress)
-    return NeighborDistances(knn.distances, n - n_keep, n, knn.indices)
+    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), max(k, min(graph_k, n_keep - 1)),
+                     device=device, validate=False, progress=progress)
+    return NeighborDistances(knn.distances[:, :k], n - n_keep, n, knn.indices)
 
 
 def reference_points(nd: NeighborDistances, duplicates: str) -> int:

@@ -70,21 +70,29 @@ def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, bu
         block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
         return np.ldexp(block, -e, dtype=np.float64) if e else block.astype(np.float64)
 
-    def weighted(z: np.ndarray, a: int) -> np.ndarray:
-        return z if w is None else z * w[a:a + len(z), None]
+    def centred(a: int) -> np.ndarray:  # in place: one float64 block at a time in memory
+        z = rows(a)
+        z -= mean
+        return z
 
-    mean = sum(weighted(rows(a), a).sum(0) for a in range(0, n, step)) / total
+    # weighted sums as products with the count vector: no weighted copy of a block
+    mean = sum(rows(a).sum(0) if w is None else w[a:a + step] @ rows(a)
+               for a in range(0, n, step)) / total
     scale = np.ones(d)
     if standardize:
-        sq = sum(np.einsum("ij,ij->j", weighted(r, a), r)
-                 for a, r in ((a, rows(a) - mean) for a in range(0, n, step)))
+        sq = np.zeros(d)
+        for a in range(0, n, step):
+            z = centred(a)
+            z *= z
+            sq += z.sum(0) if w is None else w[a:a + step] @ z
         std = np.sqrt(sq / max(total - 1, 1))
         scale = np.where(std > 0, std, 1.0)
     if d <= n:
         cov = np.zeros((d, d))
         root = None if w is None else np.sqrt(w)
         for a in range(0, n, step):
-            z = (rows(a) - mean) / scale
+            z = centred(a)
+            z /= scale
             if root is not None:
                 z *= root[a:a + len(z), None]
             cov += z.T @ z  # one operand twice: numpy's symmetric product, ~10x a general one
@@ -98,8 +106,9 @@ def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, bu
             block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
             if keep is not None:
                 block = block[keep]
-            block = np.ldexp(block, -e, dtype=np.float64) if e else block.astype(np.float64)
-            z = (block - mean[c:e_]) / scale[c:e_]
+            z = np.ldexp(block, -e, dtype=np.float64) if e else block.astype(np.float64)
+            z -= mean[c:e_]
+            z /= scale[c:e_]
             if root is not None:
                 z *= root
             gram += z @ z.T
