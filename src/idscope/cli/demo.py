@@ -61,7 +61,10 @@ def run_demo_command(args: argparse.Namespace) -> int:
         verdict = {True: "shown", False: "NOT shown", None: "not testable"}[f.shown]
         num = "" if f.value is None else f"{f.value_label} = {f.value:.4g}"
         if f.interval is not None:
-            num += f" [{f.interval[0]:.4g}, {f.interval[1]:.4g}]"
+            lo, hi = f.interval
+            num += f" [{lo:.4g}, {hi:.4g}]"
+            if f.value is not None and not lo <= f.value <= hi and hi >= lo:
+                num += " (the value lies outside its interval: the page says why)"
         print(f"{i}. {f.title:<{width}}  {verdict:<12}  {num}")
     print(f"\nreport: {args.out}/index.html  ({seconds:.0f} s)")
     return 0
