@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -63,7 +64,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
         if f.interval is not None:
             lo, hi = f.interval
             num += f" [{lo:.4g}, {hi:.4g}]"
-            if f.value is not None and not lo <= f.value <= hi and hi >= lo:
+            finite = all(math.isfinite(v) for v in (lo, hi, f.value or math.nan))
+            if finite and not lo <= f.value <= hi:
                 num += " (the value lies outside its interval: the page says why)"
         print(f"{i}. {f.title:<{width}}  {verdict:<12}  {num}")
     print(f"\nreport: {args.out}/index.html  ({seconds:.0f} s)")
