@@ -17,7 +17,7 @@ and the headline numbers into ``results.json``.
 
     python examples/geometry.py [--out DIR]
 
-About 3 minutes on one CPU thread.
+About 4 minutes on one CPU thread.
 """
 
 from __future__ import annotations
