@@ -126,6 +126,14 @@ def test_a_bad_plot_name_is_refused_before_anything_is_loaded(tmp_path, capsys):
                                  "or .svg, got 'p.jpg'"]
 
 
+def test_estimate_refuses_a_bad_plot_name_before_estimating(tmp_path, capsys):
+    code = main(["estimate", str(tmp_path / "missing.npy"), "--scale", "decimation",
+                 "--plot", str(tmp_path / "s.gif")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["idscope estimate: error: plot file must end in .png, .pdf "
+                                 "or .svg, got 's.gif'"]
+
+
 def test_integer_and_fortran_order_npy_are_estimated_like_float_c_order(tmp_path, capsys):
     rng = np.random.default_rng(0)
     ints = rng.integers(0, 50, (300, 6))

@@ -117,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.plot and not args.scale:
         raise InputError("--plot needs --scale")
+    if args.plot:  # a bad name is refused now, not after the whole computation
+        from ..report.profile import plot_format
+
+        plot_format(args.plot)
     from .. import estimators
 
     progress = not args.no_progress and sys.stderr.isatty()
