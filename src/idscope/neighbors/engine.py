@@ -1,5 +1,10 @@
 """Exact k-nearest neighbours on torch: float32 search, float64 verification.
 
+In low dimension a k-d tree proposes the candidates instead (:mod:`.tree`; the choice is
+:mod:`.dispatch`'s), and every path works in a power-of-two frame (:mod:`.frame`) so that no
+square overflows or underflows. ``executor="ray"`` spreads query blocks over Ray tasks
+(:mod:`.ray`).
+
 1. **Centre** the data (column mean in float64): the Gram trick |x|² + |y|² − 2x·y cancels
    catastrophically in float32 on uncentred data (post-ReLU activations, raw pixels).
 2. **Search** with float32 matrix products, either
