@@ -74,22 +74,28 @@ def test_cka_of_memmaps_and_tensors(pair, tmp_path):
     np.save(path, A.astype(np.float32))
     mm = np.load(path, mmap_mode="r")
     ref = linear_cka_reference(A.astype(np.float32).astype(np.float64), B)
-    assert abs(cka(mm, B, memory_budget=1 << 16) - ref) < 1e-6
+    for method, budget in [("auto", 1 << 16), ("samples", 1 << 16), ("samples", 1 << 28)]:
+        # row blocks; pairs of row blocks; the N × N Gram over feature chunks read from disk
+        assert abs(cka(mm, B, method=method, memory_budget=budget) - ref) < 1e-6
     assert abs(cka(torch.from_numpy(A), torch.from_numpy(B)) - linear_cka_reference(A, B)) < 1e-9
 
 
-def test_cka_matrix_within_and_across(rng):
+@pytest.mark.parametrize("budget", [1 << 18, 400_000, 1 << 28])
+def test_cka_matrix_within_and_across(rng, budget):
+    """Budgets where the wide layer's Gram does not fit, where some Grams are kept and some
+    recomputed, and where all are kept."""
     X = rng.normal(size=(120, 6))
-    layers = {"x": X, "relu": np.maximum(X @ rng.normal(size=(6, 30)), 0), "wide":
-              np.hstack([X, rng.normal(size=(120, 200))])}
-    m = cka_matrix(layers, memory_budget=1 << 18)
+    layers = {"x": X, "relu": np.maximum(X @ rng.normal(size=(6, 30)), 0)}
+    for i in range(4):  # 4 wide layers: at 400 kB three 120 × 120 Grams are kept
+        layers[f"wide{i}"] = np.hstack([X[:, i:], rng.normal(size=(120, 200))])
+    m = cka_matrix(layers, memory_budget=budget)
     np.testing.assert_allclose(np.diag(m.values), 1.0, atol=1e-9)
     np.testing.assert_allclose(m.values, m.values.T)
     for i, a in enumerate(layers):
         for j, b in enumerate(layers):
             assert abs(m.values[i, j] - linear_cka_reference(layers[a], layers[b])) < 1e-6
     d = cka_matrix(layers, {"y": X[:, :3]}, debiased=True)
-    assert d.metric == "cka-debiased" and d.values.shape == (3, 1)
+    assert d.metric == "cka-debiased" and d.values.shape == (6, 1)
     assert abs(d.value("relu", "y") - debiased_reference(layers["relu"], X[:, :3])) < 1e-6
 
 
