@@ -95,8 +95,9 @@ def cka(
     debiased : bool
         Use the unbiased HSIC estimator (Song et al. 2012; needs N >= 4).
     method : {"auto", "features", "samples"}
-        Accumulate ‖AᵀB‖²_F in feature space (D_A × D_B Gram) or in sample space (blocks of
-        the N × N kernels); ``"auto"`` takes the cheaper one that fits ``memory_budget``.
+        Accumulate ‖AᵀB‖²_F in feature space (D_A × D_B Gram) or in sample space (N × N
+        kernels, or pairs of their row blocks when N × N does not fit); ``"auto"`` takes the
+        cheaper one that fits ``memory_budget``.
     memory_budget : int
         Bytes of working memory for Gram matrices and row blocks.
 
