@@ -54,7 +54,7 @@ N = 2000
 
 
 def expected_band(estimator, manifold, d):
-    """Documented tolerance (science.md §5) for one estimate at N = 2 000.
+    """Documented tolerance (docs/science.md §5) for one estimate at N = 2 000.
 
     - d <= 5, no boundary: |d̂ − d| <= 0.3. TwoNN and GRIDE have a sampling sd of about
       d/√N (0.11 at d = 5), so their tolerance is max(0.3, 3·d/√N).
