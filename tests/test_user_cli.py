@@ -141,3 +141,27 @@ def test_declared_normalisation_is_applied_and_announced(model_file, capsys):
     assert "normalising" not in capsys.readouterr().err
     assert main(args[:2] + [f"{model_file}:make"] + args[3:] + ["--normalize", "model"]) == 2
     assert "declares no input normalisation" in capsys.readouterr().err
+
+
+def test_forward_wrapper_translates_input_mismatches_only():
+    import torch
+    from torch import nn
+
+    from idscope import InputError
+    from idscope.representations.forward import call_model
+
+    conv = nn.Conv2d(1, 4, 3)
+    with pytest.raises(InputError, match=r"got a float32 batch of shape \(2, 64\).*"
+                                         r"--input-shape C,H,W"):
+        call_model(conv, torch.zeros(2, 64))
+    with pytest.raises(InputError, match="--mode"):
+        call_model(conv, torch.zeros(2, 3, 8, 8))
+    with pytest.raises(InputError, match="integer token ids"):
+        call_model(nn.Embedding(10, 4), torch.zeros(2, 5))
+
+    class Buggy(nn.Module):
+        def forward(self, x):
+            raise RuntimeError("a bug inside the model")
+
+    with pytest.raises(RuntimeError, match="a bug inside the model"):  # not an input error
+        call_model(Buggy(), torch.zeros(2, 3))
