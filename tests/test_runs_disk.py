@@ -244,3 +244,16 @@ def test_profile_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
                  "sklearn:iris", "--store", str(tmp_path / "store"), "--resamples", "2",
                  "--no-progress"]) == 0
     assert (tmp_path / "store" / "manifest.json").is_file()
+
+
+def test_unnamed_files_fall_back_to_a_copy_where_linking_fails(tmp_path, monkeypatch):
+    import idscope._atomic as atomic
+
+    def refuse(fd, path):  # a file system that cannot link an O_TMPFILE file into place
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(atomic, "_give_name", refuse)
+    write_text(tmp_path / "a.json", "old")
+    write_text(tmp_path / "a.json", "complete " * 100000)
+    assert (tmp_path / "a.json").read_text() == "complete " * 100000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
