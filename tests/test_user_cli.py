@@ -165,3 +165,22 @@ def test_forward_wrapper_translates_input_mismatches_only():
 
     with pytest.raises(RuntimeError, match="a bug inside the model"):  # not an input error
         call_model(Buggy(), torch.zeros(2, 3))
+
+
+def test_profile_a_folder_of_mixed_sizes(model_file, tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(25):
+            size = (8, 8) if i % 2 else (12, 10)
+            Image.fromarray((rng.random(size) * 255).astype(np.uint8)).save(
+                tmp_path / "imgs" / c / f"{i}.png")
+    base = ["profile", "--model", f"{model_file}:make", "--data", str(tmp_path / "imgs"),
+            "--input-shape", "64", "--resamples", "2", "--no-pca", "--no-progress"]
+    assert main(base) == 2
+    assert "--resize HxW" in capsys.readouterr().err
+    assert main(base + ["--resize", "8x8", "--intensity", "0-1", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"n_samples": 50' in out
