@@ -84,8 +84,8 @@ def gride_from_ratios(
     if (logmu < 0).any():
         raise InputError(f"gride: {int((logmu < 0).sum())} ratio(s) mu < 1 (r_n2 < r_n1)")
     if not (logmu > 0).any():
-        raise InputError(f"gride: every one of the {logmu.size} points has r_{n1} = r_{n2} "
-                         f"(e.g. data on a regular grid); the likelihood has no maximum")
+        raise InputError(f"gride: every point has r_{n1} = r_{n2} ({logmu.size} points, e.g. "
+                         f"data on a regular grid); the likelihood has no maximum")
     tie, sx = logmu <= 0, float(logmu.sum())
     n = logmu.size
     a = n2 - n1 - 1
