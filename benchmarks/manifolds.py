@@ -168,7 +168,8 @@ def table(data: Path, peers_file: Path, out: Path, reuse: bool) -> None:
             cells.append(f"{errs[-1]:.2f}")
         mean = float(np.mean(errs)) if errs else float("nan")
         summary.append((mean, e, secs, cells, len(errs)))
-    for mean, e, secs, cells, k in sorted(summary, key=lambda s: (np.isnan(s[0]), s[0])):
+    # complete rows first (by mean error); an estimator that did not finish goes below
+    for mean, e, secs, cells, k in sorted(summary, key=lambda s: (s[4] < len(truth), s[0])):
         note = "" if k == len(truth) else f" ({k} of {len(truth)})"
         lines.append(f"| {e}{note} | {mean:.3f} | {secs:.1f} | " + " | ".join(cells) + " |")
     out.write_text("\n".join(lines) + "\n")
