@@ -45,7 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_demo_command(args: argparse.Namespace) -> int:
     from .._errors import InputError
-    from ..report.demo import run_demo
+    from ..studies.demo import run_demo
 
     if args.seed < 0:
         raise InputError(f"--seed must be >= 0, got {args.seed}")
@@ -79,7 +79,7 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
 
 def run_report_command(args: argparse.Namespace) -> int:
     from .._errors import InputError
-    from ..report.demo import rebuild
+    from ..studies.demo import rebuild
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")

@@ -212,8 +212,8 @@ def _check_memmap(folder):
 
 
 def run_isolated(function, *args):
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import test_neighbors as t; t.{function}(*{args!r})")
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parents[2])!r}); "
+            f"import tests.neighbors.test_engine as t; t.{function}(*{args!r})")
     proc = subprocess.run([sys.executable, "-X", "faulthandler", "-c", code],
                           capture_output=True, text=True, timeout=300)
     err = "\n".join(ln for ln in proc.stderr.splitlines()

@@ -1,4 +1,4 @@
-"""FGSM / PGD attacks and the robustness sweep (idscope.experiments.robustness)."""
+"""FGSM / PGD attacks and the robustness sweep (idscope.training.attacks)."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Plots of the sweep analyses (:mod:`idscope.experiments.analysis`), and
+"""Plots of the sweep analyses (:mod:`idscope.analysis`), and
 :func:`write_analysis`, which writes every table (CSV) and plot (PNG) of a results table.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot, no global
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import analysis as A
 from .._atomic import atomic_path, write_json
-from ..experiments import analysis as A
 
 __all__ = [
     "plot_scaling", "plot_exponents", "plot_joint_fit", "plot_robustness",
@@ -49,7 +49,7 @@ def plot_scaling(results: Any, exponents: Any = None, *, loss: str = "test_loss"
                  d_data: str = A.DEFAULT_D_DATA):
     """Test loss against N on log–log axes, one series per group (every run, and the geometric
     mean per N), with the fitted power law; the legend gives the exponent α and 1/d_data."""
-    df = A._frame(results, "plot_scaling")
+    df = A.results_frame(results, "plot_scaling")
     if exponents is None:
         exponents = A.scaling_exponents(df, loss=loss, by=by, d_data=d_data, n_bootstrap=0)
     by = [b for b in by if b in df.columns]
@@ -116,17 +116,10 @@ def plot_exponents(exponents: Any):
 
 def plot_joint_fit(results: Any, fit: Any = None, **kw: Any):
     """Observed against fitted log L for log L = a + c·(log N)/d_data + β·log K_F."""
-    df = A._frame(results, "plot_joint_fit")
     if fit is None:
-        fit = A.joint_scaling_fit(df, n_bootstrap=0, **kw)
-    if fit.properties == "group":
-        df = A._group_properties(df, [fit.d_data, fit.sharpness], fit.group_by)
-    num = df[["n_train", fit.loss, fit.d_data, fit.sharpness]].to_numpy(float)
-    ok = np.isfinite(num).all(axis=1) & (num > 0).all(axis=1)
-    d = df[ok]
-    X, _ = A._design(d, fit.d_data, fit.sharpness, fit.domain)
-    pred = X @ np.asarray(fit.estimate)
-    obs = np.log(d[fit.loss].to_numpy(float))
+        fit = A.joint_scaling_fit(results, n_bootstrap=0, **kw)
+    d = fit.predict(results)
+    pred, obs = d["fitted_log_loss"].to_numpy(), d["observed_log_loss"].to_numpy()
     fig, (ax,) = _figure(size=(5.0, 4.5))
     groups = d["dataset"].astype(str).to_numpy() if "dataset" in d else np.zeros(len(d), str)
     for gname in sorted(set(groups)):
@@ -160,8 +153,8 @@ def plot_robustness(results: Any, *, method: str | None = None, eps: float | Non
 
 def plot_repr_vs_data(results: Any, *, d_data: str = A.DEFAULT_D_DATA):
     """d_repr against d_data per run; the theory expects points below the diagonal."""
-    df = A._frame(results, "plot_repr_vs_data")
-    A._need(df, ["d_repr", d_data], "plot_repr_vs_data")
+    df = A.results_frame(results, "plot_repr_vs_data")
+    A.require_columns(df, ["d_repr", d_data], "plot_repr_vs_data")
     fig, (ax,) = _figure(size=(5.0, 4.5))
     groups = df["dataset"].astype(str) if "dataset" in df else np.zeros(len(df), str)
     for gname in sorted(set(groups)):
@@ -198,7 +191,7 @@ def write_analysis(results: Any, out_dir: str | os.PathLike, *,
     """Run every analysis the table allows; write tables as CSV and plots as PNG into
     ``out_dir``. Returns name → path of everything written (``skipped.csv`` says which
     analyses could not run, and why)."""
-    df = A._frame(results, "write_analysis")
+    df = A.results_frame(results, "write_analysis")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tables = A.run_analyses(df, d_data=d_data, domain=domain, n_bootstrap=n_bootstrap,

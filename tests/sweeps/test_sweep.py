@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from idscope import InputError, MissingDependencyError
-from idscope.experiments.config import load_config, parse_config
-from idscope.experiments.executors import LocalExecutor, run_sweep
-from idscope.experiments.plan import make_plan
-from idscope.experiments.results import TIMING_COLUMNS, ResultsStore, load_results
-from idscope.experiments.runner import Components, run_job, split_task
+from idscope.sweeps.config import load_config, parse_config
+from idscope.sweeps.executors import LocalExecutor, run_sweep
+from idscope.sweeps.plan import make_plan
+from idscope.sweeps.results import TIMING_COLUMNS, ResultsStore, load_results
+from idscope.sweeps.runner import Components, run_job, split_task
 
 
 # 2 tasks x 2 sizes x 1 model x 2 seeds on sklearn:digits, tiny MLP, 3 epochs.
@@ -282,7 +282,7 @@ def test_a_failing_run_keeps_finished_runs(tmp_path):
             raise RuntimeError("diverged")
         return run_job(job, components)
 
-    from idscope.experiments.executors import RunFailedError
+    from idscope.sweeps.executors import RunFailedError
 
     with pytest.raises(RunFailedError, match="diverged"):
         run_sweep(digits_config(), tmp_path / "a", run_fn=flaky)
@@ -298,9 +298,9 @@ def test_a_failing_run_keeps_finished_runs(tmp_path):
 KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
-from test_experiments_sweep import digits_config
-from idscope.experiments.executors import run_sweep
-from idscope.experiments.runner import run_job
+from tests.sweeps.test_sweep import digits_config
+from idscope.sweeps.executors import run_sweep
+from idscope.sweeps.runner import run_job
 
 calls = []
 def killer(job, components):
@@ -315,7 +315,7 @@ run_sweep(digits_config(), {out!r}, run_fn=killer)
 
 def test_sigkilled_sweep_resumes(tmp_path, full_digits):
     out = tmp_path / "killed"
-    script = KILL_SCRIPT.format(tests=str(Path(__file__).parent), out=str(out))
+    script = KILL_SCRIPT.format(tests=str(Path(__file__).parents[2]), out=str(out))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
@@ -332,7 +332,7 @@ def test_sigkilled_sweep_resumes(tmp_path, full_digits):
 
 def test_components_replace_one_piece(tmp_path):
     """A custom piece (here a trainer that records its calls) changes nothing else."""
-    from idscope.experiments.training import train_classifier
+    from idscope.training.loop import train_classifier
 
     seen = []
 

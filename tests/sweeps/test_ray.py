@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import ray  # a test dependency: this test must run in CI, not skip
 
-from idscope.experiments.config import parse_config
-from idscope.experiments.executors import RayExecutor, run_sweep
-from idscope.experiments.results import TIMING_COLUMNS, load_results
+from idscope.sweeps.config import parse_config
+from idscope.sweeps.executors import RayExecutor, run_sweep
+from idscope.sweeps.results import TIMING_COLUMNS, load_results
 
 # 2 tasks x 2 sizes x 1 model x 2 seeds on sklearn:digits, tiny MLP, 3 epochs.
 DIGITS = {

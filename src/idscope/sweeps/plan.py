@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import InputError
+from .components import resolve_components
 from .config import (
     DatasetSpec,
     MeasureSpec,
@@ -30,6 +31,7 @@ from .config import (
     TrainingSpec,
     canonical_json,
 )
+from .preflight import model_input_shape, prepare_dataset, prepare_task
 
 __all__ = ["Job", "SweepPlan", "make_plan", "job_key", "KEY_VERSION"]
 
@@ -119,13 +121,11 @@ def make_plan(config: SweepConfig, components: Any = None, *, check_models: bool
     config : SweepConfig
     components : Components, optional
         The data, model and measurement functions (see
-        :class:`idscope.experiments.runner.Components`); the library's own by default.
+        :class:`idscope.sweeps.components.Components`); the library's own by default.
     check_models : bool
         Build each model once on its real input shape (cheap for the built-in models) so an
         unknown name or a bad keyword fails now rather than in the first run.
     """
-    from .runner import model_input_shape, prepare_dataset, resolve_components
-
     comps = resolve_components(components)
     tr, ms = config.training, config.measure
     jobs: list[Job] = []
@@ -165,8 +165,6 @@ def _check_task(config: SweepConfig, spec: DatasetSpec, data: Any, task: tuple[A
                 comps: Any) -> None:
     """The task's classes exist (label values or class names) and hold enough samples for a
     balanced training set of the largest N plus the balanced test set."""
-    from .runner import prepare_task
-
     try:
         _, y01 = prepare_task(spec, task, comps)
     except InputError as exc:

@@ -259,7 +259,7 @@ def test_run_analyses_reports_what_it_skips():
 
 
 def test_write_analysis_writes_tables_and_pngs(tmp_path):
-    from idscope.report.analysis import write_analysis
+    from idscope.report.sweep_plots import write_analysis
 
     df = law_table(np.random.default_rng(2), dims=(2, 4, 8))
     df["d_repr"] = df["d_data_mle_pope"] * 0.8

@@ -1,6 +1,6 @@
 """Sweep configuration: a TOML file parsed into validated, immutable specifications.
 
-Parse → validate → plan (:mod:`idscope.experiments.plan`): this module checks everything that
+Parse → validate → plan (:mod:`idscope.sweeps.plan`): this module checks everything that
 can be checked without data (types, names, ranges); the plan checks what needs the data
 (class labels, training sizes against class counts) and the models (built once on the real
 input shape). Every problem is one :class:`~idscope.InputError` naming the file and the

@@ -45,7 +45,7 @@ import numpy as np
 
 from .._atomic import atomic_path, write_json
 from .._errors import InputError
-from .html import Finding, Report, versions, write_report
+from ..report.html import Finding, Report, versions, write_report
 
 __all__ = [
     "DemoSettings", "run_demo", "build_report", "build_sweep_report", "rebuild",
@@ -180,7 +180,7 @@ class _Out:
         return pd.read_csv(path)
 
     def save_figure(self, name: str, fig: Any) -> str:
-        from .analysis import save_figure
+        from ..report.sweep_plots import save_figure
 
         rel = f"figures/{name}.png"
         save_figure(fig, self.root / rel, dpi=100)
@@ -241,14 +241,14 @@ def luminance_offsets(X: Any, strength: float, *, seed: int = 0) -> np.ndarray:
 
 
 def _model_input(X: np.ndarray) -> np.ndarray:
-    from ..experiments.runner import model_input
+    from ..sweeps.runner import model_input
 
     return model_input(X)
 
 
 def _train(run: _Run, name: str, kwargs: dict[str, Any], train: tuple, test: tuple, *,
            epochs: int, n_classes: int = 10):
-    from ..experiments import build_model, train_classifier
+    from ..training import build_model, train_classifier
 
     s = run.settings
     model = build_model(name, train[0].shape[1:], n_classes, seed=s.seed, **kwargs)
@@ -450,9 +450,9 @@ def run_sweep_experiment(run: _Run) -> None:
     """Binary tasks at several training-set sizes through :func:`idscope.experiments.
     executors.run_sweep` (resumable, in ``DIR/sweep``); the runs of this configuration
     become the table ``sweep_results``."""
-    from ..experiments.config import parse_config
-    from ..experiments.executors import run_sweep
-    from ..experiments.plan import make_plan
+    from ..sweeps.config import parse_config
+    from ..sweeps.executors import run_sweep
+    from ..sweeps.plan import make_plan
 
     s = run.settings
     config = parse_config(sweep_config(s), name="idscope-demo", where="<demo>")
@@ -770,7 +770,7 @@ def finding_shuffled_labels(out: _Out, s: DemoSettings) -> Finding:
 
 def _hidden_id_finding(out: _Out, points: Any, *, seed: int, n_bootstrap: int,
                        label: str, where: str, table: str) -> Finding:
-    from ..experiments.analysis import correlation_ci
+    from ..analysis import correlation_ci
 
     key, title = "hidden_id_vs_error", "Last-hidden-layer ID vs test error"
     claim = ("Across networks, a lower ID in the last hidden layer goes with a lower test "
@@ -810,8 +810,8 @@ def finding_hidden_id_vs_error(out: _Out, s: DemoSettings) -> Finding:
 
 def _scaling_finding(out: _Out, df: Any, *, seed: int, n_bootstrap: int,
                      pairs: Any = None, table: str) -> Finding:
-    from ..experiments.analysis import default_domain, joint_scaling_fit, scaling_exponents
-    from .analysis import plot_joint_fit
+    from ..analysis import default_domain, joint_scaling_fit, scaling_exponents
+    from ..report.sweep_plots import plot_joint_fit
 
     key, title = "scaling_law", "Test loss vs training size, d_data and K_F"
     claim = ("log L ≲ −(1/d_data)·log N + log K_F + a: the loss falls more slowly with N on "
@@ -905,8 +905,8 @@ def _robustness_finding(out: _Out, df: Any, *, seed: int, n_bootstrap: int,
                         table: str) -> Finding:
     import pandas as pd
 
-    from ..experiments.analysis import robustness_columns, robustness_vs_sharpness
-    from .analysis import plot_robustness
+    from ..analysis import robustness_columns, robustness_vs_sharpness
+    from ..report.sweep_plots import plot_robustness
 
     key, title = "robustness", "Adversarial vulnerability vs label sharpness K_F"
     claim = ("log R ≳ −log K_F + b: networks trained on sharper-labelled data lose more under "
@@ -985,8 +985,8 @@ def finding_robustness(out: _Out, s: DemoSettings) -> Finding:
 
 
 def _repr_finding(out: _Out, df: Any, *, table: str) -> Finding:
-    from ..experiments.analysis import DEFAULT_D_DATA, repr_vs_data
-    from .analysis import plot_repr_vs_data
+    from ..analysis import DEFAULT_D_DATA, repr_vs_data
+    from ..report.sweep_plots import plot_repr_vs_data
 
     key, title = "repr_vs_data", "d_repr ≤ d_data"
     claim = ("The intrinsic dimension of the learned representation is bounded by the data's: "
@@ -1050,7 +1050,7 @@ FINDINGS: tuple[Callable[[_Out, DemoSettings], Finding], ...] = (
 
 
 def _figs():
-    from . import figures
+    from ..report import figures
 
     return figures
 
@@ -1186,8 +1186,8 @@ def build_sweep_report(sweep_dir: str | Path, *, n_bootstrap: int = 1000, seed: 
     """A page for a sweep folder: the analyses its results table allows (scaling law,
     robustness vs K_F, d_repr vs d_data, last-hidden ID vs test error), with tables under
     ``tables/`` and figures under ``figures/`` of that folder."""
-    from ..experiments.analysis import hidden_id_points
-    from ..experiments.results import load_results
+    from ..analysis import hidden_id_points
+    from ..sweeps.results import load_results
 
     root = Path(sweep_dir)
     df = load_results(root)

@@ -21,7 +21,7 @@ from idscope import KNeighbors
 from idscope.estimators import gride_from_ratios, mle_from_distances, twonn_from_ratios
 from idscope.estimators.gride import gride_loglik
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "fixtures"
 DIMS = (2.0, 7.0, 20.0)
 
 

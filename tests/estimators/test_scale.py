@@ -11,7 +11,7 @@ import idscope
 from idscope import InputError, ScaleResult, scale_analysis
 from idscope.estimators import SCALE_KINDS
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "fixtures"
 
 
 def sphere(n, d, seed):

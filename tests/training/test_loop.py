@@ -100,7 +100,7 @@ def test_build_is_seeded_and_leaves_the_global_rng_alone():
 
 
 def test_module_callable():
-    model = build_model("test_experiments_training:make_linear", (1, 4, 4), 3, bias=False)
+    model = build_model("tests.training.test_loop:make_linear", (1, 4, 4), 3, bias=False)
     assert isinstance(model[1], nn.Linear) and model[1].bias is None
     assert model(torch.rand(2, 1, 4, 4)).shape == (2, 3)
 

@@ -34,7 +34,7 @@ from torch import nn
 
 from .._errors import InputError
 from .._validation import check_choice, check_int
-from .training import (
+from .loop import (
     _as_tensors,
     _check_labels_fit,
     _eval_mode,

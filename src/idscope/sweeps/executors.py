@@ -224,14 +224,14 @@ def run_sweep(
     ----------
     config : SweepConfig or path to a TOML file
     out_dir : path
-        The results folder (:mod:`idscope.experiments.results`).
+        The results folder (:mod:`idscope.sweeps.results`).
     executor : "local", "ray", an executor object, or None (the config's ``[executor]``)
     workers, address, num_gpus
         Override the config's ``[executor]`` settings.
     components : Components, optional
         Replacement data/model/measurement functions (see :class:`Components`).
     run_fn : callable
-        ``run_fn(job, components) -> row``; :func:`~idscope.experiments.runner.run_job`.
+        ``run_fn(job, components) -> row``; :func:`~idscope.sweeps.runner.run_job`.
     keep_going : bool
         Record a failing run in ``OUT/failed/<key>.txt`` and go on (default: stop at the
         first failure, keeping every finished run).
