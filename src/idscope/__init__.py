@@ -1,28 +1,40 @@
 """idscope: intrinsic geometry of datasets and neural-network representations.
 
-``import idscope`` loads numpy, scipy and torch only; plotting, pandas, Ray and transformers
-are imported by the modules that need them.
+``import idscope`` imports no numpy, torch, plotting, pandas, Ray or transformers: the public
+names below load their module on first use, and each module imports what it needs.
 """
 
 from ._errors import DuplicatePointsError, IdscopeError, InputError, MissingDependencyError
-from .dataset import DataDimension, SharpnessResult, data_dimension, label_sharpness
-from .estimators import (
-    GRIDE,
-    MLE,
-    PCAID,
-    IDResult,
-    ScaleResult,
-    TwoNN,
-    gride,
-    mle,
-    pca_id,
-    scale_analysis,
-    twonn,
-)
-from .neighbors import KNeighbors, kneighbors
-from .representations import ActivationStore, Profile, activations, load_model, profile
 
 __version__ = "0.1.0"
+
+# Public names and the submodule each comes from. They are imported on first use (PEP 562),
+# so that ``import idscope`` (and ``idscope --version``) does not pay for numpy, scipy and
+# torch until a name that needs them is used.
+_LAZY = {
+    **dict.fromkeys(("DataDimension", "SharpnessResult", "data_dimension", "label_sharpness"),
+                    "dataset"),
+    **dict.fromkeys(("GRIDE", "MLE", "PCAID", "IDResult", "ScaleResult", "TwoNN", "gride",
+                     "mle", "pca_id", "scale_analysis", "twonn"), "estimators"),
+    **dict.fromkeys(("KNeighbors", "kneighbors"), "neighbors"),
+    **dict.fromkeys(("ActivationStore", "Profile", "activations", "load_model", "profile"),
+                    "representations"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'idscope' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "IdscopeError", "InputError", "DuplicatePointsError", "MissingDependencyError",

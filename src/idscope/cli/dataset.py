@@ -71,8 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--y-key", default=None, help="labels array/dataset in .npz/.h5/.pt")
     p.add_argument("--resize", default=None, metavar="HxW", help="image folders: resize")
     p.add_argument("--mode", choices=("L", "RGB"), default=None, help="image folders")
-    p.add_argument("--intensity", choices=("0-255", "0-1"), default=None,
-                   help="image folders and sklearn:sample_images (default 0-255)")
+    p.add_argument("--intensity", choices=("0-255", "0-1", "0-65535"), default=None,
+                   help="image folders and sklearn:sample_images (default: the files' own, "
+                        "0-255 for 8-bit, 0-65535 for 16-bit)")
     p.add_argument("--device", default=None, help="cpu (default) or cuda")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", default=None, metavar="DIR",

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._errors import InputError
 from ._dataset import Dataset
+from .idx import IDX_SOURCES, load_idx
 
 __all__ = ["load", "load_array", "load_bundled", "BUNDLED", "TABLE_SUFFIXES", "HDF5_SUFFIXES"]
 
@@ -32,9 +33,10 @@ _OPTIONS = {
     "table": {"label_column"},
     "hdf5": {"x_key", "y_key", "mmap"},
     "pt": {"x_key", "y_key"},
-    "image_folder": {"resize", "mode", "intensity", "cache_dir", "in_memory_limit",
+    "image_folder": {"resize", "mode", "intensity", "cache_dir", "in_memory_limit", "max_pixels",
                      "progress"},
     "torch": {"n", "seed", "progress"},
+    "idx": {"split"},
 }
 
 
@@ -101,6 +103,9 @@ def load(source: Any, **options: Any) -> Dataset:
     Sources and their options (options set to None count as not given; an option that does
     not apply to the source raises :class:`InputError`):
 
+    - ``mnist[:ROOT]``, ``fashion-mnist[:ROOT]``: IDX files (``split="train"|"test"``),
+      searched in ROOT, ``$IDSCOPE_DATA`` and the system's copy, see
+      :func:`~idscope.data.idx.load_idx`.
     - ``sklearn:digits``, ``sklearn:breast_cancer``, ``sklearn:iris``, ``sklearn:wine``;
       ``sklearn:sample_images`` (patches; ``patch_size``, ``n_patches``, ``mode``,
       ``intensity``, ``seed``).
@@ -117,7 +122,7 @@ def load(source: Any, **options: Any) -> Dataset:
       loaded with ``weights_only=True``.
     - a folder with one sub-folder per class: images, see
       :func:`~idscope.data.images.load_image_folder` (``resize``, ``mode``, ``intensity``,
-      ``cache_dir``, ``in_memory_limit``, ``progress``).
+      ``cache_dir``, ``in_memory_limit``, ``progress``, ``max_pixels``).
     - a :class:`Dataset` (returned as is) or any object with ``__len__`` and
       ``__getitem__`` returning ``(x, y)`` such as a ``torch.utils.data.Dataset``, see
       :func:`~idscope.data.from_torch_dataset` (``n``, ``seed``, ``progress``).
@@ -138,6 +143,10 @@ def load(source: Any, **options: Any) -> Dataset:
     s = str(source)
     if s.startswith("sklearn:"):
         return load_bundled(s.split(":", 1)[1], **opts)
+    name, _, root = s.partition(":")
+    if name in IDX_SOURCES:
+        _check_options("idx", opts, name)
+        return load_idx(name, root=root or None, split=opts.get("split", "train"))
     path = Path(s)
     if not path.exists():
         raise InputError(f"load: no such file or folder: {path}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -257,6 +258,7 @@ def train_classifier(
     eval_batch_size: int = 512,
     threads: int | None = None,
     progress: bool = False,
+    callback: Callable[[nn.Module, int], Any] | None = None,
 ) -> TrainResult:
     """Train ``model`` by mini-batch gradient descent and evaluate it after every epoch.
 
@@ -285,6 +287,10 @@ def train_classifier(
         order with a different number of threads.
     progress : bool
         A tqdm bar over epochs (only on a terminal).
+    callback : callable, optional
+        ``callback(model, epoch)`` after each epoch's evaluation (model in eval mode), e.g.
+        an :class:`idscope.geometry.IDMonitor`; it runs under its own forked RNG, so it
+        cannot change the training.
 
     Returns
     -------
@@ -335,7 +341,7 @@ def train_classifier(
             model, Xtr, ytr, Xte, yte, epochs=epochs, batch_size=batch_size, lr=lr,
             optimizer=optimizer, weight_decay=weight_decay, momentum=momentum, seed=seed,
             device=dev, checkpoint=checkpoint, eval_batch_size=eval_batch_size,
-            progress=progress)
+            progress=progress, callback=callback)
     finally:
         if threads is not None:
             torch.set_num_threads(old_threads)
@@ -350,7 +356,8 @@ def train_classifier(
 def _train_loop(model: nn.Module, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: torch.Tensor,
                 yte: torch.Tensor, *, epochs: int, batch_size: int, lr: float, optimizer: str,
                 weight_decay: float, momentum: float, seed: int, device: torch.device,
-                checkpoint: str, eval_batch_size: int, progress: bool
+                checkpoint: str, eval_batch_size: int, progress: bool,
+                callback: Callable[[nn.Module, int], Any] | None = None
                 ) -> tuple[list[dict[str, float]], int, dict[str, torch.Tensor] | None]:
     opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum)
     gen = torch.Generator().manual_seed(seed)
@@ -384,6 +391,9 @@ def _train_loop(model: nn.Module, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: tor
             row = {"epoch": epoch, "train_loss": total / n, "train_acc": correct / n,
                    "test_loss": ev["loss"], "test_acc": ev["acc"]}
             history.append(row)
+            if callback is not None:
+                with torch.random.fork_rng(devices=devices):
+                    callback(model, epoch)
             if not np.isfinite(row["train_loss"]):
                 # Diverged: later epochs cannot recover; keep the rows we have.
                 break
