@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("sweep", "scaling-law fits and correlations over a sweep's results"),
     "profile": ("profile", "ID of a model's representations across depth"),
     "demo": ("demo", "reproduce the papers' findings on bundled data, with an HTML report"),
+    "study": ("demo", "one paper's findings on any model and data, with an HTML report"),
     "report": ("demo", "rebuild the HTML report of a demo or a sweep from its saved results"),
 }
 

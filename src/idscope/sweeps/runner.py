@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from .._errors import InputError
+from .._runtime import torch_threads
 from ..training import last_hidden_layer
 from .components import Components, resolve_components
 from .config import canonical_json
@@ -53,23 +52,6 @@ __all__ = ["Components", "resolve_components", "run_job", "prepare_dataset", "pr
 
 # ---------------------------------------------------------------------------------------------
 # One run
-
-
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Fix torch's intra-op threads for the run: results then do not depend on how many
-    threads the executor's worker would otherwise get."""
-    if not n:
-        yield
-        return
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def robustness_column(method: str, eps: float, metric: str) -> str:
@@ -115,7 +97,7 @@ def run_job(job: Job, components: Components | None = None) -> dict[str, Any]:
     comps = resolve_components(components)
     t0 = time.perf_counter()
     row = _settings_columns(job)
-    with _torch_threads(job.training.threads):
+    with torch_threads(job.training.threads):
         data = prepare_dataset(job.dataset, comps)
         X, y01 = prepare_task(job.dataset, job.task, comps)
         tr_idx, te_idx = split_task(y01, job.n_train, job.test_size,

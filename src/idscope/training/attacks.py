@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
+from .._runtime import torch_threads
 from .._validation import check_choice, check_int
 from .loop import (
     _as_tensors,
@@ -389,16 +390,12 @@ def evaluate_robustness(
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, desc="attack", unit="sample", leave=False)
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     try:
-        _run_batches(model, Xt, yt, combos, sums, clean, batch_size=batch_size, dev=dev,
-                     lo=lo, hi=hi, norm=norm, steps=steps, alpha=alpha,
-                     random_start=random_start, keep_best=keep_best, gen=gen, bar=bar)
+        with torch_threads(threads):
+            _run_batches(model, Xt, yt, combos, sums, clean, batch_size=batch_size, dev=dev,
+                         lo=lo, hi=hi, norm=norm, steps=steps, alpha=alpha,
+                         random_start=random_start, keep_best=keep_best, gen=gen, bar=bar)
     finally:
-        if threads is not None:
-            torch.set_num_threads(old_threads)
         if bar is not None:
             bar.close()
     clean_loss, clean_acc = clean[0] / n, clean[1] / n

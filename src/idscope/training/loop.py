@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
+from .._runtime import torch_threads
 from .._validation import check_choice, check_int
 from ..neighbors import resolve_device
 
@@ -332,19 +333,13 @@ def train_classifier(
                 "device": str(dev), "checkpoint": checkpoint, "n_train": int(Xtr.shape[0]),
                 "n_test": int(Xte.shape[0]),
                 "n_parameters": int(sum(p.numel() for p in model.parameters()))}
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    try:
+    with torch_threads(threads):
         history, best_epoch, best_state = _train_loop(
             model, Xtr, ytr, Xte, yte, epochs=epochs, batch_size=batch_size, lr=lr,
             optimizer=optimizer, weight_decay=weight_decay, momentum=momentum, seed=seed,
             device=dev, checkpoint=checkpoint, eval_batch_size=eval_batch_size,
             progress=progress, callback=callback)
-    finally:
-        if threads is not None:
-            torch.set_num_threads(old_threads)
     seconds = time.perf_counter() - t0
     if best_state is not None:
         model.load_state_dict(best_state)

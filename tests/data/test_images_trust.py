@@ -1,10 +1,9 @@
 """Issue #12 points 1 and 9: image folders never clip silently, truncated files and images
 over the pixel budget give one clear error."""
 
+import json
 import struct
 import zlib
-
-import json
 
 import numpy as np
 import pytest
