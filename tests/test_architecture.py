@@ -20,7 +20,7 @@ import idscope
 SRC = Path(idscope.__file__).parent
 
 LEAVES = ("_errors", "_validation", "_atomic", "_fileio", "_runtime", "_random", "_typing",
-          "_lock")
+          "_lock", "_processes")
 LAYERS = {
     **dict.fromkeys(LEAVES, 0),
     "data": 1,

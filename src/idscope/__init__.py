@@ -17,6 +17,8 @@ _LAZY = {
     **dict.fromkeys(("GRIDE", "MLE", "PCAID", "IDResult", "ScaleResult", "TwoNN", "gride",
                      "mle", "pca_id", "scale_analysis", "twonn"), "estimators"),
     **dict.fromkeys(("KNeighbors", "kneighbors"), "neighbors"),
+    **dict.fromkeys(("neighborhood_overlap", "cka", "local_id", "LocalID", "IDMonitor",
+                     "overlap_matrix", "cka_matrix"), "geometry"),
     **dict.fromkeys(("ActivationStore", "Profile", "activations", "load_model", "profile"),
                     "representations"),
 }
@@ -43,4 +45,6 @@ __all__ = [
     "scale_analysis", "ScaleResult",
     "label_sharpness", "SharpnessResult", "data_dimension", "DataDimension",
     "activations", "ActivationStore", "profile", "Profile", "load_model",
+    "neighborhood_overlap", "overlap_matrix", "cka", "cka_matrix", "local_id", "LocalID",
+    "IDMonitor",
 ]

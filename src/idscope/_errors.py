@@ -22,3 +22,12 @@ class DuplicatePointsError(InputError):
 
 class MissingDependencyError(IdscopeError, ImportError):
     """An optional dependency needed by the requested feature is not installed."""
+
+
+class StorageError(IdscopeError, OSError):
+    """A file could not be written: the disk is full, a file-size or quota limit was hit, or
+    the folder is not writable. Nothing partial is left behind; rerun once there is room."""
+
+
+class FolderBusyError(IdscopeError):
+    """Another idscope run holds the lock of the output folder (see :mod:`idscope._lock`)."""

@@ -12,7 +12,8 @@ import numpy as np
 
 from ._errors import InputError, InputTypeError
 
-__all__ = ["check_array", "check_int", "check_labels", "is_memmap", "check_choice"]
+__all__ = ["check_array", "check_int", "check_labels", "check_lengths", "check_samples",
+           "is_memmap", "check_choice"]
 
 
 def is_memmap(X: Any) -> bool:
@@ -124,6 +125,28 @@ def check_array(
     return arr
 
 
+def check_samples(data: Any, *, caller: str) -> None:
+    """Arrays and tensors fed to a model: one sample per row (at least 2-D) and only finite
+    values (counted in ~64 MiB row blocks, so memmaps stream). Other data (datasets,
+    loaders, dicts of tensors) are checked as their batches are read."""
+    is_torch = type(data).__module__.startswith("torch") and hasattr(data, "is_floating_point")
+    if not (isinstance(data, np.ndarray) or is_torch):
+        return
+    if data.ndim < 2:
+        raise InputError(f"{caller}: the data have shape {tuple(data.shape)}; a model needs "
+                         f"one sample per row, (N, features...) (for one feature per sample: "
+                         f"X.reshape(-1, 1))")
+    if is_torch:
+        bad = int((~data.isfinite()).sum()) if data.is_floating_point() else 0
+    elif data.dtype.kind in "fc":
+        row = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * data.itemsize)
+        bad = _finite_count(data, max(1, (64 << 20) // row))
+    else:
+        bad = 0
+    if bad:
+        raise InputError(f"{caller}: the data contain {bad} NaN or inf value(s)")
+
+
 def _numpy_dtype_frame(df: Any, caller: str) -> Any:
     """A DataFrame whose pandas extension-dtype columns (strings, categories, nullable
     integers; not numpy dtypes, so ``np.issubdtype`` cannot test them) are checked and made
@@ -173,6 +196,14 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...], *, caller: str
     return value
 
 
+def check_lengths(n_rows: int, n_labels: int, *, caller: str) -> None:
+    """Rows and labels pair one to one: a length mismatch is an error, never a silent
+    truncation (which would drop rows) or an index error."""
+    if n_labels != n_rows:
+        raise InputError(f"{caller}: {n_labels} labels for {n_rows} points (lengths must "
+                         f"match)")
+
+
 def check_labels(y: Any, n: int, *, caller: str) -> np.ndarray:
     """Labels: 1-D, length ``n``, no NaN."""
     y = np.asarray(y)
@@ -180,8 +211,7 @@ def check_labels(y: Any, n: int, *, caller: str) -> np.ndarray:
         y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
     if y.ndim != 1:
         raise InputError(f"{caller}: labels must be 1-D, got shape {y.shape}")
-    if y.shape[0] != n:
-        raise InputError(f"{caller}: {y.shape[0]} labels for {n} points (lengths must match)")
+    check_lengths(n, y.shape[0], caller=caller)
     if y.dtype.kind == "f":
         bad = int(np.count_nonzero(~np.isfinite(y)))
         if bad:

@@ -97,7 +97,7 @@ def test_twonn_default_on_data_matches_precomputed():
     a = idscope.twonn(X)
     b = idscope.twonn(idscope.kneighbors(X, 2))
     assert a.to_dict() == b.to_dict()
-    assert a.params["interval"] == "bootstrap(200)"
+    assert a.params["interval"] == "bootstrap(200)-graph"
     assert a.ci_low < a.dimension < a.ci_high
 
 
@@ -234,7 +234,11 @@ def test_drop_ties_on_integer_data_without_duplicates():
     assert res.n_duplicates == int((r[:, 1] == r[:, 0]).sum()) > 0
 
 
-def test_gride_drops_and_counts_mu_equal_one():
+def test_gride_ties_enter_the_likelihood():
+    """μ = 1 ties (integer data) stay in: they count in params["ties"] and the estimate
+    maximises the likelihood with their limit term (docs/science.md §2)."""
+    from idscope.estimators.gride import gride_loglik
+
     rng = np.random.default_rng(5)
     X = np.unique(rng.integers(0, 8, size=(300, 3)), axis=0).astype(float)
     D = cdist(X, X)
@@ -242,8 +246,63 @@ def test_gride_drops_and_counts_mu_equal_one():
     r = np.sort(D, axis=1)[:, :4]
     ties = r[:, 3] == r[:, 1]
     res = idscope.gride(X, n1=2, n2=4)
-    assert res.params["ties_dropped"] == int(ties.sum()) > 0
-    assert res.n_points == int((~ties).sum())
+    assert res.params["ties"] == int(ties.sum()) > 0
+    assert res.n_points == len(X)
+    mu = r[:, 3] / r[:, 1]
+    best = gride_loglik(res.dimension, mu, 2, 4)
+    assert best >= gride_loglik(res.dimension * (1 - 1e-4), mu, 2, 4)
+    assert best >= gride_loglik(res.dimension * (1 + 1e-4), mu, 2, 4)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    return load_digits().data.astype(np.float64)
+
+
+@pytest.mark.parametrize("transform", [lambda X: X, lambda X: X / 16, lambda X: X / 17,
+                                       lambda X: (X / 255).astype(np.float32)],
+                         ids=["X", "X/16", "X/17", "float32 X/255"])
+def test_gride_1_2_equals_twonn_ml_on_tied_data(transform):
+    """GRIDE(1, 2) is TwoNN's maximum likelihood on any data, ties included (issue 11: it
+    read 8.954 / 8.979 / 9.044 on these while TwoNN-ML read 9.044)."""
+    X = transform(_digits())
+    np.testing.assert_allclose(idscope.gride(X).dimension,
+                               idscope.twonn(X, method="mle").dimension, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("n1", "n2"), [(1, 2), (2, 4)])
+def test_gride_unchanged_by_rotating_an_integer_cloud(n1, n2):
+    """Rotation breaks exact ties into μ = 1 + O(1e-16); the likelihood's limit at μ = 1
+    makes both give the same estimate (was 2.74 vs 13.99 for (1, 2))."""
+    rng = np.random.default_rng(3)
+    X = np.unique(rng.integers(0, 10, size=(200, 3)), axis=0).astype(float)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    a = idscope.gride(X, n1=n1, n2=n2).dimension
+    b = idscope.gride(X @ Q, n1=n1, n2=n2).dimension
+    np.testing.assert_allclose(b, a, rtol=0.02)
+
+
+def test_gride_bracket_is_an_error_not_a_value():
+    """A rotated 10×10 integer grid: r1 = r2 (almost) everywhere, the likelihood rises to
+    the end of the bracket; no silent 1000."""
+    g = np.stack(np.meshgrid(np.arange(10.0), np.arange(10.0)), -1).reshape(-1, 2)
+    c, s = np.cos(0.3), np.sin(0.3)
+    X = g @ np.array([[c, -s], [s, c]])
+    with pytest.raises(InputError, match="(?i)no finite estimate|no maximum"):
+        idscope.gride(X)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+@pytest.mark.parametrize("fn", ["twonn", "mle", "gride"])
+def test_estimates_do_not_depend_on_the_scale_of_the_data(fn, scale):
+    """Every finite input gives the estimate of the data at scale 1 (the engine rescales by
+    a power of two before squaring)."""
+    X = MANIFOLDS["sphere"](400, 3, np.random.default_rng(9))
+    f = getattr(idscope, fn)
+    a, b = f(X), f(X * scale)
+    np.testing.assert_allclose([b.dimension, b.ci_low, b.ci_high],
+                               [a.dimension, a.ci_low, a.ci_high], rtol=1e-6)
 
 
 def test_precomputed_neighbours_with_duplicates_need_data():

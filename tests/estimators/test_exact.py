@@ -1,6 +1,6 @@
 """Estimators against their exact sampling distributions and against published fixtures.
 
-science.md §5: under a locally constant density (a Poisson process)
+docs/science.md §5: under a locally constant density (a Poisson process)
 - TwoNN: μ = r2/r1 is Pareto, μ = U^(−1/d) with U uniform;
 - MLE: neighbour distances are T_j = Γ_j^(1/d), Γ_j the cumulative sums of Exp(1);
 - GRIDE: μ = r_{n2}/r_{n1} = B^(−1/d), B ~ Beta(n1, n2 − n1).
@@ -78,9 +78,10 @@ def test_mle_recovers_d_within_3_se(d, k):
     r = poisson_distances(rng, (2000,), k, d)
     est, se, lo, hi = mle_from_distances(r, k)
     assert abs(est - d) <= 3 * se
-    # the public function on precomputed neighbours gives the same numbers
+    # the public function on precomputed neighbours gives the same numbers (independent
+    # points: the exact law has no neighbour graph)
     knn = KNeighbors(r, np.zeros(r.shape, dtype=np.int64))
-    res = idscope.mle(knn, k=k)
+    res = idscope.mle(knn, k=k, interval="independent")
     np.testing.assert_allclose([res.dimension, res.stderr, res.ci_low, res.ci_high],
                                [est, se, lo, hi], rtol=1e-12)
 

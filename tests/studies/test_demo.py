@@ -17,11 +17,8 @@ N_FINDINGS = 8
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "quick"
-    rc = main(["demo", "--quick", "--out", str(out), "--no-progress"])
-    assert rc == 0
-    return out
+def demo_dir(quick_demo_dir) -> Path:
+    return quick_demo_dir  # one quick demo per session (conftest.py), shared with test_pages
 
 
 def _references(page: str) -> list[str]:

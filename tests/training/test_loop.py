@@ -9,7 +9,7 @@ from torch import nn
 
 from idscope import InputError
 from idscope.data import load
-from idscope.experiments import (
+from idscope.training import (
     as_model_input,
     build_model,
     evaluate,

@@ -8,12 +8,14 @@ import sys
 import time
 from typing import Any
 
-from .. import estimators
 from .._errors import InputError
-from ..data import load
-from ._format import table, to_json
+from ._format import interval_notes, table, to_json
+from ._options import add_preprocess_arguments, add_source_arguments, load_source, preprocess_of
 
 METHODS = ("twonn", "mle", "gride", "pca")
+# idscope.estimators.SCALE_KINDS, spelled out so that `estimate --help` imports no numpy or
+# torch (a test checks that the two agree)
+SCALE_KINDS = ("decimation", "blocks", "mle-k", "gride")
 # IDResult.params shown in their own columns or not at all
 _HIDDEN = ("interval", "scale", "ties_dropped")
 
@@ -22,36 +24,46 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "estimate", help="intrinsic dimension of a data file or bundled dataset",
         description="Estimate the intrinsic dimension of the rows of PATH (.npy, .npz, .csv, "
-                    ".tsv, .pt, or sklearn:NAME, e.g. sklearn:digits). With --scale, show "
-                    "how the estimate changes with the number of points or the scale.")
-    p.add_argument("path", metavar="PATH")
+                    ".tsv, .parquet, .h5, .pt, an image folder, or sklearn:NAME, e.g. "
+                    "sklearn:digits). With --scale, show how the estimate changes with the "
+                    "number of points or the scale.")
+    p.add_argument("path", metavar="PATH", help="data file, image folder or sklearn:NAME")
     p.add_argument("--method", choices=(*METHODS, "all"), default="twonn",
                    help="estimator (default twonn); with --scale decimation/blocks, the "
                         "estimator applied to each subset")
     p.add_argument("--k", type=int, default=20, help="MLE neighbours (default 20)")
     p.add_argument("--normalization", choices=("k-1", "k-2"), default="k-1",
                    help="MLE normaliser; ('k-2', inverse) is Pope et al.'s convention")
-    p.add_argument("--aggregate", choices=("inverse", "mean"), default="inverse")
-    p.add_argument("--twonn-method", choices=("linear", "mle"), default="linear")
-    p.add_argument("--fraction", type=float, default=0.9, help="TwoNN fraction kept")
-    p.add_argument("--n1", type=int, default=1)
-    p.add_argument("--n2", type=int, default=2)
+    p.add_argument("--aggregate", choices=("inverse", "mean"), default="inverse",
+                   help="MLE: average the per-point inverse estimates (MacKay-Ghahramani, "
+                        "default) or the estimates themselves (Levina-Bickel)")
+    p.add_argument("--twonn-method", choices=("linear", "mle"), default="linear",
+                   help="TwoNN: linear fit of the empirical CDF (Facco et al., default) or the "
+                        "closed-form maximum likelihood")
+    p.add_argument("--fraction", type=float, default=0.9,
+                   help="TwoNN: fraction of the smallest ratios kept (default 0.9)")
+    p.add_argument("--n1", type=int, default=1, help="GRIDE: first neighbour rank (default 1)")
+    p.add_argument("--n2", type=int, default=2, help="GRIDE: second neighbour rank (default 2)")
     p.add_argument("--threshold", type=float, default=0.9, help="PCA variance threshold")
     p.add_argument("--standardize", action="store_true", help="standardise features for PCA")
-    p.add_argument("--duplicates", choices=("remove", "drop-ties", "error"), default="remove")
-    p.add_argument("--key", default=None, help="array name inside .npz/.pt")
+    p.add_argument("--duplicates", choices=("remove", "drop-ties", "error"), default="remove",
+                   help="duplicate points: remove them first (default, counted), drop the "
+                        "tied ratios (Ansuini et al.'s code) or fail")
+    add_source_arguments(p)
+    add_preprocess_arguments(p)
     p.add_argument("--device", default=None, help="cpu (default) or cuda")
     s = p.add_argument_group("scale analysis")
-    s.add_argument("--scale", choices=estimators.SCALE_KINDS, default=None,
+    s.add_argument("--scale", choices=SCALE_KINDS, default=None,
                    help="decimation: random subsets N, N/2, ...; blocks: b = 1..20 disjoint "
                         "blocks; mle-k: MLE over a k range; gride: rank doubling")
     s.add_argument("--repeats", type=int, default=5, help="subsets per decimation level")
     s.add_argument("--min-points", type=int, default=20, help="smallest subset or block")
-    s.add_argument("--max-blocks", type=int, default=20)
+    s.add_argument("--max-blocks", type=int, default=20,
+                   help="largest number of blocks of --scale blocks (default 20)")
     s.add_argument("--k-range", type=int, nargs=2, default=(5, 50), metavar=("K1", "K2"),
                    help="k range of --scale mle-k (default 5 50)")
     s.add_argument("--range-max", type=int, default=64, help="largest rank of --scale gride")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the subsets (default 0)")
     s.add_argument("--plot", default=None, metavar="FILE",
                    help="save the scale plot (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -84,7 +96,7 @@ def _strict(obj: Any) -> Any:
 
 
 def _load_points(args: argparse.Namespace):
-    ds = load(args.path, x_key=args.key)
+    ds = load_source(args, args.path, preprocess_of(args))
     if ds.X.ndim < 2:
         raise InputError(f"{ds.name}: expected a 2-D array (points x features), got "
                          f"{ds.X.ndim}-D array of shape {tuple(ds.X.shape)}")
@@ -105,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.plot and not args.scale:
         raise InputError("--plot needs --scale")
+    from .. import estimators
+
     progress = not args.no_progress and sys.stderr.isatty()
     ds, X = _load_points(args)
     if args.scale:
@@ -136,18 +150,28 @@ def _run(args: argparse.Namespace) -> int:
                                "results": [dict(r.to_dict(), seconds=t) for r, t in results]})))
         return 0
     print(f"{ds.name}: {X.shape[0]} points x {X.shape[1]} features")
-    rows = [{"method": r.method, "dimension": r.dimension, "stderr": r.stderr,
+    # "estimates" says what `dimension` estimates (MLE with Pope's k-2 normalisation
+    # estimates (k-2)/(k-1)·d); the interval is always for d itself (notes below the table)
+    rows = [{"method": r.method, "dimension": r.dimension,
+             "estimates": getattr(r, "estimate_of", "d"), "stderr": r.stderr,
              "ci95_low": r.ci_low, "ci95_high": r.ci_high,
              "interval": r.params.get("interval", ""), "points": r.n_points,
              "removed": r.n_duplicates,
              "settings": ", ".join(f"{k}={v}" for k, v in r.params.items()
                                    if k not in _HIDDEN),
              "seconds": t} for r, t in results]
+    if all(r["estimates"] == "d" for r in rows):
+        for r in rows:
+            del r["estimates"]
     print(table(rows))
+    for note in interval_notes([r for r, _ in results]):
+        print(f"note: {note}")
     return 0
 
 
 def _run_scale(args: argparse.Namespace, ds: Any, X: Any, progress: bool) -> int:
+    from .. import estimators
+
     if args.method == "all":
         raise InputError("--scale takes one --method (twonn, mle, gride or pca), not 'all'")
     kind = args.scale

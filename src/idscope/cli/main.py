@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("sweep", "run a training sweep from a TOML config (resumable)"),
     "analyze": ("sweep", "scaling-law fits and correlations over a sweep's results"),
     "profile": ("profile", "ID of a model's representations across depth"),
+    "geometry": ("geometry", "ID profile beside layer x layer neighbourhood overlap and CKA"),
     "demo": ("demo", "reproduce the papers' findings on bundled data, with an HTML report"),
     "study": ("demo", "one paper's findings on any model and data, with an HTML report"),
     "report": ("demo", "rebuild the HTML report of a demo or a sweep from its saved results"),
@@ -52,17 +53,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"idscope {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     wanted = None if argv is None else _command_of(argv)
-    loaded: set[str] = set()
-    for name, (module, help_text) in COMMANDS.items():
-        if name in sub.choices:
-            continue
-        if argv is None or name == wanted:
-            if module not in loaded:
-                importlib.import_module(f".{module}", __package__).add_parser(sub)
-                loaded.add(module)
-            if name in sub.choices:
-                continue
-        sub.add_parser(name, help=help_text)
+    modules = dict.fromkeys(m for m, _ in COMMANDS.values()) if argv is None else (
+        {COMMANDS[wanted][0]: None} if wanted else {})
+    for module in modules:
+        importlib.import_module(f".{module}", __package__).add_parser(sub)
+    for name, (_, help_text) in COMMANDS.items():
+        if name not in sub.choices:  # a placeholder: its module loads when it is run
+            sub.add_parser(name, help=help_text)
     return parser
 
 
@@ -95,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_stdout()
         return 0
     except IdscopeError as exc:
-        print(f"idscope {args.command}: error: {exc}", file=sys.stderr)
+        from ._format import cli_message
+
+        print(f"idscope {args.command}: error: {cli_message(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"idscope {args.command}: interrupted", file=sys.stderr)

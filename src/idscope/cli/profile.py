@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sequence", choices=("flatten", "mean", "first"), default="flatten",
                    help="3-D (batch, tokens, features) outputs: keep all tokens, average, or "
                         "the first")
+    p.add_argument("--pooling", choices=("mean", "first", "last", "tokens"), default="mean",
+                   help="text models: each layer's hidden state (output_hidden_states) per "
+                        "sample: mean over real tokens, first token, last real token, or the "
+                        "first --max-tokens tokens concatenated (default mean)")
+    p.add_argument("--max-tokens", type=int, default=32,
+                   help="text models: tokens kept by --pooling tokens (default 32)")
+    p.add_argument("--max-length", type=int, default=128,
+                   help="text files: truncate each line to this many tokens (default 128)")
+    p.add_argument("--tokenizer", metavar="DIR", default=None,
+                   help="text files: the tokenizer's folder (default: the model's folder)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the model's)")
@@ -103,18 +114,42 @@ def _sample_shape(X: Any, shape, transform) -> tuple[int, ...]:
     return tuple(int(s) for s in X.shape[1:])
 
 
-def run(args: argparse.Namespace) -> int:
+def _image_or_table(source: str, shape):
+    """The data as a Dataset and the model's view of it; for a text file (or a ``.pt`` of
+    token dicts), which only a text model reads, None and the error to raise otherwise."""
     from ..data import load
+    from ..representations.text import TEXT_SUFFIXES
+
+    if Path(source).suffix.lower() in TEXT_SUFFIXES:
+        return None, None, shape, None, InputError(
+            f"--data {source}: a text file needs a text model (transformers with input_ids)")
+    try:
+        ds = load(source)
+    except InputError as exc:
+        if Path(source).suffix.lower() != ".pt":
+            raise
+        return None, None, shape, None, exc
+    X, transform = prepare_data(ds.X, shape)
+    return ds, X, _sample_shape(X, shape, transform), transform, None
+
+
+def run(args: argparse.Namespace) -> int:
     from ..representations import load_model, profile
+    from ..representations.hidden_states import HiddenStates
     from ..representations.models import parse_config_items
+    from ..representations.text import is_text_model, text_inputs
 
     shape = _shape(args.input_shape)
     config = parse_config_items(args.model_config)
-    ds = load(args.data)
-    X, transform = prepare_data(ds.X, shape)
-    sample_shape = _sample_shape(X, shape, transform)
+    ds, X, sample_shape, transform, err = _image_or_table(args.data, shape)
     model = load_model(args.model, weights=args.weights, num_classes=args.num_classes,
                        input_shape=sample_shape, config=config)
+    text = is_text_model(model)
+    if text:  # token ids or a text file through the model's tokenizer; hidden states pooled
+        X = text_inputs(model, args.data, tokenizer=args.tokenizer, max_length=args.max_length)
+        model, transform = HiddenStates(model, args.pooling, args.max_tokens), None
+    elif err is not None:
+        raise err
     compare: dict[str, Any] = {}
     for item in args.compare:
         if item == "untrained":
@@ -125,14 +160,17 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--compare: expected 'untrained' or LABEL=WEIGHTS, got {item!r}")
         compare[label] = load_model(args.model, weights=path, num_classes=args.num_classes,
                                     input_shape=sample_shape, config=config)
+        if text:
+            compare[label] = HiddenStates(compare[label], args.pooling, args.max_tokens)
     progress = not args.no_progress and sys.stderr.isatty()
+    name = Path(args.data).name if ds is None or text else ds.name
     prof = profile(model, X, layers=args.layers, n=args.n, n_resamples=args.resamples,
                    fraction=args.fraction, estimators=tuple(args.estimators),
                    pca_threshold=None if args.no_pca else args.pca_threshold, seed=args.seed,
                    store=args.store, compare=compare or None, progress=progress,
                    label=args.label, batch_size=args.batch_size, device=args.device,
                    dtype=args.dtype, sequence=args.sequence, transform=transform,
-                   model_spec=str(args.model), data_name=ds.name)
+                   model_spec=str(args.model), data_name=name)
     if args.save:
         prof.save(args.save)
     if args.csv:
@@ -144,11 +182,11 @@ def run(args: argparse.Namespace) -> int:
         from ..report.profile import plot_profile, save_plot
 
         save_plot(plot_profile(prof, pca=not args.no_pca,
-                               title=f"{args.model} on {ds.name}"), args.plot)
+                               title=f"{args.model} on {name}"), args.plot)
     if args.json:
         print(to_json(prof.to_dict()))
         return 0
-    print(f"{ds.name}: {prof.meta['n_samples']} samples; model {args.model}; "
+    print(f"{name}: {prof.meta['n_samples']} samples; model {args.model}; "
           f"TwoNN mean ± std over {args.resamples} resamples of {args.fraction:g}")
     print(table(prof.table()))
     for r in prof.rows:

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_lengths
+
 
 @dataclass
 class Dataset:
@@ -17,6 +19,13 @@ class Dataset:
     y: np.ndarray | None
     name: str
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # every source pairs rows and labels here: a mismatch must fail, not drop rows
+        if self.y is not None and np.ndim(self.X) >= 1:
+            y_shape = np.shape(self.y)
+            check_lengths(int(np.shape(self.X)[0]), int(y_shape[0]) if y_shape else 1,
+                          caller=f"dataset {self.name!r}")
 
     @property
     def n_samples(self) -> int:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_file, check_free_space, reserve
 from .._errors import InputError, MissingDependencyError
 from ._dataset import Dataset
 
@@ -315,8 +315,12 @@ def load_image_folder(
                          intensity)
         cache_file = cdir / f"images-{key}-{'x'.join(map(str, shape))}.f32"
         if not (cache_file.exists() and cache_file.stat().st_size == nbytes):
-            with atomic_path(cache_file, suffix=".part") as tmp:
-                mm = np.memmap(tmp, dtype=np.float32, mode="w+", shape=shape)
+            # Space checked and reserved first: a memory map into a sparse file dies of
+            # SIGBUS on a full disk; the unnamed file vanishes if anything goes wrong.
+            check_free_space(cdir, nbytes, f"{caller}: the decoded-image cache")
+            with atomic_file(cache_file) as fh:
+                reserve(fh.fileno(), nbytes, cache_file)
+                mm = np.memmap(fh, dtype=np.float32, mode="w+", shape=shape)
                 for i, f in enumerate(tqdm(files, **bar)):
                     mm[i] = _decode(f, mode, size_hw if resize is not None else None, intensity)
                 mm.flush()

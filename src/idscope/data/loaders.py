@@ -114,7 +114,9 @@ def load(source: Any, **options: Any) -> Dataset:
       single array needs no name).
     - ``.csv``, ``.tsv``, ``.parquet``/``.pq``: numeric feature columns; ``label_column``
       names the label column (string labels become class indices into
-      ``meta["class_names"]``).
+      ``meta["class_names"]``). A CSV/TSV whose first line is all numbers has no header:
+      every line is a row, the columns are named ``"0"``, ``"1"``, ... (``label_column``
+      may then be a position such as ``"-1"``).
     - ``.h5``/``.hdf5``/``.hdf``: datasets ``X``/``y`` or the paths ``x_key``/``y_key``
       (e.g. ``"train/images"``); a contiguous, uncompressed float dataset is memory-mapped
       (``mmap=True``) instead of read.
@@ -210,12 +212,22 @@ def _encode_labels(y: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
 def _load_table(path: Path, suffix: str, label_column: str | None) -> Dataset:
     import pandas as pd
 
+    header = True
     if suffix in (".parquet", ".pq"):
         df = pd.read_parquet(path)
     else:
-        df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-    meta: dict[str, Any] = {"source": str(path), "label_column": label_column}
+        sep = "\t" if suffix == ".tsv" else ","
+        header = _has_header(path, sep)
+        df = pd.read_csv(path, sep=sep, header=0 if header else None)
+        if not header:  # columns are named by position: "0", "1", ...
+            df.columns = [str(c) for c in df.columns]
+    meta: dict[str, Any] = {"source": str(path), "label_column": label_column,
+                            "header": header}
     y = None
+    if (label_column is not None and not header and label_column not in df.columns
+            and label_column.lstrip("-").isdigit() and -df.shape[1] <= int(label_column)
+            < df.shape[1]):
+        label_column = str(df.columns[int(label_column)])  # e.g. "-1": the last column
     if label_column is not None:
         if label_column not in df.columns:
             raise InputError(f"load: {path}: label column {label_column!r} does not exist; "
@@ -227,6 +239,24 @@ def _load_table(path: Path, suffix: str, label_column: str | None) -> Dataset:
                          f"column (label_column=...) or drop them")
     meta["feature_names"] = [str(c) for c in df.columns]
     return Dataset(df.to_numpy(dtype=np.float64), y, path.name, meta)
+
+
+def _has_header(path: Path, sep: str) -> bool:
+    """False when every field of the first line is a number: that line is data, not column
+    names (pandas would otherwise take it as the header and drop one row)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        first = next(csv.reader(fh, delimiter=sep), [])
+
+    def number(text: str) -> bool:
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return bool(text.strip())
+
+    return not (first and all(number(c) for c in first))
 
 
 def _h5_datasets(f: Any) -> list[str]:

@@ -6,7 +6,7 @@ from .gride import GRIDE, gride, gride_from_ratios
 from .mle import MLE, mle, mle_from_distances
 from .pca import PCAID, pca_id, pca_spectrum
 from .registry import ESTIMATORS
-from .scale import SCALE_KINDS, ScaleResult, scale_analysis
+from .scale import SCALE_KINDS, Plateau, ScaleResult, find_plateau, scale_analysis
 from .twonn import TwoNN, twonn, twonn_from_ratios
 
 __all__ = [
@@ -15,5 +15,5 @@ __all__ = [
     "mle", "MLE", "mle_from_distances",
     "gride", "GRIDE", "gride_from_ratios",
     "pca_id", "PCAID", "pca_spectrum",
-    "scale_analysis", "ScaleResult", "SCALE_KINDS",
+    "scale_analysis", "ScaleResult", "SCALE_KINDS", "find_plateau", "Plateau",
 ]

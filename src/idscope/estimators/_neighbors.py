@@ -16,11 +16,16 @@ DUPLICATE_POLICIES = ("remove", "drop-ties", "error")
 
 @dataclass(frozen=True)
 class NeighborDistances:
-    """Distances (N, k) of the points that enter an estimate, and what was taken out."""
+    """Distances (N, k) of the points that enter an estimate, and what was taken out.
+
+    ``indices`` (N, k) are the neighbours' rows among these N points (−1 for a neighbour
+    that was dropped); the graph intervals read them (docs/science.md §3).
+    """
 
     distances: np.ndarray
     n_removed: int
     n_input: int
+    indices: np.ndarray | None = None
 
 
 def neighbor_distances(
@@ -66,10 +71,13 @@ def neighbor_distances(
             raise InputError(f"{caller}: needs at least {min_points} points, got {n_keep} "
                              f"after dropping {n - n_keep} point(s) with zero or tied "
                              f"neighbour distances (duplicates='drop-ties')")
-        return NeighborDistances(dist[keep], n - n_keep, n)
+        # renumber the kept points; neighbours that were dropped become −1
+        new = np.full(n, -1, dtype=np.int64)
+        new[keep] = np.arange(n_keep)
+        return NeighborDistances(dist[keep], n - n_keep, n, new[knn.indices[keep]])
     if not (dist[:, 0] == 0).any():
         _check_count(n, min_points, caller, 0)
-        return NeighborDistances(dist, 0, n)
+        return NeighborDistances(dist, 0, n, knn.indices)
     groups = duplicate_groups(knn)
     n_dup = int(sum(len(g) - 1 for g in groups))
     if duplicates == "error":
@@ -81,7 +89,7 @@ def neighbor_distances(
                          f"KNeighbors (which has {n_dup} duplicate rows)")
     knn, n_removed = search_distinct(data, k, knn=knn, caller=caller, min_points=min_points,
                                      device=device, progress=progress)
-    return NeighborDistances(knn.distances, n_removed, n)
+    return NeighborDistances(knn.distances, n_removed, n, knn.indices)
 
 
 def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller: str,
@@ -110,6 +118,13 @@ def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller:
     knn = kneighbors(take_rows(data, np.flatnonzero(keep)), k, device=device, validate=False,
                      progress=progress)
     return knn, n - n_keep
+
+
+def reference_points(nd: NeighborDistances, duplicates: str) -> int:
+    """The size N of the sample the neighbours were searched in (what a calibration's
+    reference samples must match): the distinct rows under ``"remove"``, all rows
+    otherwise."""
+    return nd.n_input - nd.n_removed if duplicates == "remove" else nd.n_input
 
 
 def take_rows(data: Any, index: np.ndarray) -> Any:

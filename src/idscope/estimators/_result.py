@@ -16,11 +16,12 @@ class IDResult:
     method : str
         Estimator name (``"twonn"``, ``"mle"``, ``"gride"``, ``"pca"``).
     dimension : float
-        The estimate.
+        The estimate; it estimates ``convention_factor``·d (see below).
     stderr : float
         Its standard error (how it is obtained is stated in ``params["interval"]``).
     ci_low, ci_high : float
-        95 % confidence interval.
+        95 % confidence interval **for d** (docs/science.md §3 says what each interval
+        assumes).
     n_points : int
         Points that entered the estimate.
     n_duplicates : int
@@ -40,22 +41,45 @@ class IDResult:
     n_points: int
     n_duplicates: int = 0
     params: dict[str, Any] = field(default_factory=dict)
+    convention_factor: float = 1.0
+    raw: IDResult | None = None
 
     @property
     def ci(self) -> tuple[float, float]:
         return (self.ci_low, self.ci_high)
 
+    @property
+    def estimate_of(self) -> str:
+        """What ``dimension`` estimates: ``"d"`` or e.g. ``"0.9474·d"``."""
+        return "d" if self.convention_factor == 1 else f"{self.convention_factor:.4g}·d"
+
+    @property
+    def d(self) -> float:
+        """The estimate of d itself (``dimension / convention_factor``)."""
+        return float(self.dimension) / self.convention_factor
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["params"] = dict(self.params)
+        out["raw"] = None if self.raw is None else self.raw.to_dict()
+        # the labels that make a result whose estimate is not the interval's centre readable
+        out["estimate_of"] = self.estimate_of
+        out["ci_of"] = "d"
         return out
 
     def __float__(self) -> float:
         return float(self.dimension)
 
     def __str__(self) -> str:
+        n = f"n={self.n_points}"
+        if self.raw is not None:
+            n += f"; calibrated, raw {self.raw.dimension:.4g}"
+        if self.convention_factor == 1:
+            return (f"{self.method}: {self.dimension:.4g} ± {self.stderr:.2g} "
+                    f"(95% CI {self.ci_low:.4g}–{self.ci_high:.4g}, {n})")
         return (f"{self.method}: {self.dimension:.4g} ± {self.stderr:.2g} "
-                f"(95% CI {self.ci_low:.4g}–{self.ci_high:.4g}, n={self.n_points})")
+                f"[estimates {self.estimate_of}]; d = {self.d:.4g}, "
+                f"95% CI for d {self.ci_low:.4g}–{self.ci_high:.4g} ({n})")
 
 
 def normal_ci(estimate: float, stderr: float) -> tuple[float, float]:

@@ -16,7 +16,10 @@ from ._result import IDResult
 __all__ = ["pca_id", "PCAID", "pca_spectrum", "components_for_variance"]
 
 
-def pca_spectrum(X: Any, *, standardize: bool = False, budget: int = 256 << 20) -> np.ndarray:
+_BUDGET = 256 << 20  # bytes of float64 blocks read at a time
+
+
+def pca_spectrum(X: Any, *, standardize: bool = False, budget: int = _BUDGET) -> np.ndarray:
     """Eigenvalues (descending) of the sample covariance of ``X``, in float64.
 
     Uses the D×D covariance when D ≤ N and the N×N Gram matrix otherwise (same non-zero
@@ -24,8 +27,21 @@ def pca_spectrum(X: Any, *, standardize: bool = False, budget: int = 256 << 20) 
     of about ``budget`` bytes, so a memmap streams from disk (``pread``, nothing stays
     mapped) whatever its size. Zero-variance features stay zero under ``standardize``.
     """
-    src = PointSource(X, torch.device("cpu"))
+    return _spectrum(PointSource(X, torch.device("cpu")), None, standardize, budget)
+
+
+def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, budget: int
+              ) -> np.ndarray:
+    """The spectrum of the rows of ``src``, row i taken ``counts[i]`` times (a bootstrap
+    resample, never built: every sum is weighted by the counts; None: each row once).
+
+    Weighted covariance Σᵢ wᵢ zᵢ zᵢᵀ = Σᵢ (√wᵢ zᵢ)(√wᵢ zᵢ)ᵀ with zᵢ = (xᵢ - m)/s and
+    m = Σ wᵢ xᵢ / Σ wᵢ; the Gram form uses the same √wᵢ-scaled rows (same non-zero
+    spectrum), keeping only rows with wᵢ > 0.
+    """
     n, d = src.n, src.d
+    w = None if counts is None else counts.astype(np.float64)
+    total = n if w is None else int(counts.sum())
     step = max(1, budget // (16 * d))
 
     def rows(a: int) -> np.ndarray:
@@ -33,26 +49,40 @@ def pca_spectrum(X: Any, *, standardize: bool = False, budget: int = 256 << 20) 
         block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
         return block.astype(np.float64)
 
-    mean = sum(rows(a).sum(0) for a in range(0, n, step)) / n
+    def weighted(z: np.ndarray, a: int) -> np.ndarray:
+        return z if w is None else z * w[a:a + len(z), None]
+
+    mean = sum(weighted(rows(a), a).sum(0) for a in range(0, n, step)) / total
     scale = np.ones(d)
     if standardize:
-        sq = sum(np.einsum("ij,ij->j", r, r) for r in (rows(a) - mean for a in range(0, n, step)))
-        std = np.sqrt(sq / max(n - 1, 1))
+        sq = sum(np.einsum("ij,ij->j", weighted(r, a), r)
+                 for a, r in ((a, rows(a) - mean) for a in range(0, n, step)))
+        std = np.sqrt(sq / max(total - 1, 1))
         scale = np.where(std > 0, std, 1.0)
     if d <= n:
         cov = np.zeros((d, d))
+        root = None if w is None else np.sqrt(w)
         for a in range(0, n, step):
             z = (rows(a) - mean) / scale
-            cov += z.T @ z
+            if root is not None:
+                z *= root[a:a + len(z), None]
+            cov += z.T @ z  # one operand twice: numpy's symmetric product, ~10x a general one
         ev = np.linalg.eigvalsh(cov)
     else:
-        gram = np.zeros((n, n))
+        keep = None if w is None else np.flatnonzero(w)
+        root = None if w is None else np.sqrt(w[keep])[:, None]
+        m = n if keep is None else keep.size
+        gram = np.zeros((m, m))
         for c, e, block in src.col_chunks(max(1, budget // (16 * n))):
             block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
+            if keep is not None:
+                block = block[keep]
             z = (block.astype(np.float64) - mean[c:e]) / scale[c:e]
+            if root is not None:
+                z *= root
             gram += z @ z.T
         ev = np.linalg.eigvalsh(gram)
-    return np.clip(ev[::-1], 0.0, None) / max(n - 1, 1)
+    return np.clip(ev[::-1], 0.0, None) / max(total - 1, 1)
 
 
 def components_for_variance(eigenvalues: np.ndarray, threshold: float) -> int:
@@ -74,20 +104,23 @@ def pca_id(
     Ansuini et al. (2019) standardise features and use 90 %; their code reports the count
     minus one (a 0-based index); this returns the count itself. The standard error and the
     percentile interval come from a seeded bootstrap over points (``n_bootstrap=0``
-    disables it: NaN).
+    disables it: NaN); a resample is a vector of counts weighting the streamed sums, never
+    a copy of the data (a memmap stays on disk).
     """
     caller = "pca_id"
     if not 0 < threshold <= 1:
         raise InputError(f"{caller}: threshold={threshold} must be in (0, 1]")
     X = check_array(X, caller=caller, min_samples=2)
-    m = components_for_variance(pca_spectrum(X, standardize=standardize), threshold)
+    src = PointSource(X, torch.device("cpu"))
+    m = components_for_variance(_spectrum(src, None, standardize, _BUDGET), threshold)
     boot = []
     if n_bootstrap:
         rng = np.random.default_rng(seed)
-        data = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+        n = int(X.shape[0])
         for _ in range(n_bootstrap):
-            idx = np.sort(rng.integers(0, X.shape[0], X.shape[0]))
-            ev = pca_spectrum(np.asarray(data[idx]), standardize=standardize)
+            # the same draws as indexing X[sort(idx)]: row i appears counts[i] times
+            counts = np.bincount(rng.integers(0, n, n), minlength=n)
+            ev = _spectrum(src, counts, standardize, _BUDGET)
             boot.append(components_for_variance(ev, threshold) if ev.sum() > 0 else m)
     if boot:
         se = float(np.std(boot, ddof=1))

@@ -12,10 +12,20 @@ it at small scales and curvature deflates it at large ones. Four views, one API:
 - ``"gride"`` (Denti et al. 2022): GRIDE with rank doubling n1 = 2^i, n2 = 2^(i+1) up to
   ``range_max``, against the scale (mean of r_{n1} and r_{n2}), as DADApy's
   ``return_id_scaling_gride``.
+
+The choice of scale (:func:`find_plateau`): the ID is read where it does not depend on the
+scale (Facco et al. 2017; Denti et al. 2022; Valeriani et al. 2023). The plateau rule: sort
+the rows by their x (N, k or the length scale), slide a window of w consecutive rows (w =
+max(3, ⌈rows/4⌉) unless given), measure each window's flatness (max − min)/mean of its
+dimensions, and take the flattest window (the first in x order on ties); the recommended
+scale is the window's middle row, and the plateau counts as flat when the flatness is at
+most the tolerance (10 %). Every result carries it: ``result.plateau``, and the table's
+``plateau`` / ``recommended`` columns.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,12 +39,82 @@ from ._result import IDResult
 from .gride import gride_from_distances
 from .mle import AGGREGATES, NORMALIZATIONS, _mle_result
 
-__all__ = ["scale_analysis", "ScaleResult", "SCALE_KINDS"]
+__all__ = ["scale_analysis", "ScaleResult", "SCALE_KINDS", "Plateau", "find_plateau"]
 
 SCALE_KINDS = ("decimation", "blocks", "mle-k", "gride")
 COLUMNS = ("kind", "estimator", "n", "scale", "dimension", "stderr", "spread", "ci_low",
            "ci_high", "repeats")
 _X_COLUMN = {"decimation": "n", "blocks": "n", "mle-k": "k", "gride": "scale"}
+PLATEAU_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Plateau:
+    """The flattest run of ``window`` consecutive scales (see :func:`find_plateau`).
+
+    ``rows``: positions (in the table's row order) of the window's rows; ``x`` and
+    ``dimension``: the recommended row's x value and estimate; ``mean``: the window's mean
+    dimension; ``flatness``: (max − min)/mean over the window; ``flat``: flatness <=
+    ``tolerance``.
+    """
+
+    rows: tuple[int, ...]
+    recommended: int
+    x: float
+    dimension: float
+    mean: float
+    flatness: float
+    flat: bool
+    window: int
+    tolerance: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": list(self.rows), "recommended": self.recommended, "x": self.x,
+                "dimension": self.dimension, "mean": self.mean, "flatness": self.flatness,
+                "flat": self.flat, "window": self.window, "tolerance": self.tolerance}
+
+
+def find_plateau(x: Any, dimension: Any, *, window: int | None = None,
+                 tolerance: float = PLATEAU_TOLERANCE) -> Plateau | None:
+    """The plateau rule (module docstring) on one curve; None when fewer than ``window``
+    (at least 3) consecutive finite estimates exist.
+
+    Parameters
+    ----------
+    x, dimension : arrays (R,)
+        The scale of each row (any order) and its estimate (NaN rows are skipped: no window
+        spans them).
+    window : int, optional
+        Rows per window (default max(3, ⌈R/4⌉)).
+    tolerance : float
+        Largest flatness (max − min)/mean of a window that counts as a plateau.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    dims = np.asarray(dimension, dtype=np.float64)
+    if x.shape != dims.shape or x.ndim != 1:
+        raise InputError(f"find_plateau: x and dimension must be 1-D of one length, got "
+                         f"{x.shape} and {dims.shape}")
+    w = max(3, math.ceil(x.size / 4)) if window is None else check_int(
+        window, "window", caller="find_plateau", low=2)
+    if not tolerance >= 0:
+        raise InputError(f"find_plateau: tolerance={tolerance} must be >= 0")
+    order = np.argsort(x, kind="stable")
+    d = dims[order]
+    best: tuple[float, int] | None = None
+    for a in range(0, x.size - w + 1):
+        part = d[a:a + w]
+        if not np.isfinite(part).all() or part.mean() <= 0:
+            continue
+        flat = float((part.max() - part.min()) / part.mean())
+        if best is None or flat < best[0] - 1e-12:
+            best = (flat, a)
+    if best is None:
+        return None
+    flat, a = best
+    rows = tuple(int(i) for i in order[a:a + w])
+    mid = rows[(w - 1) // 2]
+    return Plateau(rows, mid, float(x[mid]), float(dims[mid]), float(d[a:a + w].mean()),
+                   flat, bool(flat <= tolerance), w, float(tolerance))
 
 
 @dataclass(frozen=True)
@@ -62,6 +142,12 @@ class ScaleResult:
     @property
     def x(self) -> str:
         return _X_COLUMN[self.kind]
+
+    @property
+    def plateau(self) -> Plateau | None:
+        """The recommended scale by the plateau rule (:func:`find_plateau`), if any."""
+        p = self.params.get("plateau")
+        return None if p is None else Plateau(**{**p, "rows": tuple(p["rows"])})
 
     @property
     def columns(self) -> list[str]:
@@ -105,8 +191,10 @@ def scale_analysis(
     seed: int = 0,
     device: Any = None,
     progress: bool = False,
+    plateau_window: int | None = None,
+    plateau_tolerance: float = PLATEAU_TOLERANCE,
 ) -> ScaleResult:
-    """Intrinsic dimension across scales.
+    """Intrinsic dimension across scales, and the scale recommended by the plateau rule.
 
     Parameters
     ----------
@@ -134,12 +222,17 @@ def scale_analysis(
         Seeds the random subsets and blocks.
     progress : bool
         Show a progress bar (stderr) over the estimates.
+    plateau_window, plateau_tolerance : int, float
+        The plateau rule's window (default max(3, ⌈rows/4⌉)) and tolerance on its flatness
+        (see :func:`find_plateau`).
 
     Returns
     -------
     ScaleResult
         A tidy table; ``to_frame()`` gives a DataFrame and
-        :func:`idscope.report.scale.plot_scale` plots it.
+        :func:`idscope.report.scale.plot_scale` plots it. ``result.plateau`` is the
+        recommended scale; the rows' ``plateau`` column marks the flattest window and
+        ``recommended`` the recommended row.
     """
     caller = "scale_analysis"
     check_choice(kind, "kind", SCALE_KINDS, caller=caller)
@@ -170,8 +263,9 @@ def scale_analysis(
             extra = {"max_blocks": max_blocks, "min_points": min_points}
         rows = [dict(r, kind=kind, estimator=estimator) for r in rows]
         shown = {k: v for k, v in params.items() if k != "device"}
-        return ScaleResult(kind, estimator, tuple(_ordered(r) for r in rows),
-                           {**common, **extra, "estimator_params": shown})
+        return _with_plateau(ScaleResult(kind, estimator, tuple(_ordered(r) for r in rows),
+                                         {**common, **extra, "estimator_params": shown}),
+                             plateau_window, plateau_tolerance)
     if kind == "mle-k":
         normalization = check_choice(params.pop("normalization", "k-1"), "normalization",
                                      NORMALIZATIONS, caller=caller)
@@ -186,16 +280,31 @@ def scale_analysis(
         k1 = check_int(k_range[0], "k1", caller=caller, low=low)
         k2 = check_int(k_range[1], "k2", caller=caller, low=k1)
         rows = _mle_k(X, k1, k2, normalization, aggregate, duplicates, device, progress)
-        return ScaleResult(kind, "mle", tuple(_ordered(r) for r in rows),
-                           {**common, "k_range": (k1, k2), "normalization": normalization,
-                            "aggregate": aggregate})
+        return _with_plateau(ScaleResult(kind, "mle", tuple(_ordered(r) for r in rows),
+                                         {**common, "k_range": (k1, k2),
+                                          "normalization": normalization,
+                                          "aggregate": aggregate}),
+                             plateau_window, plateau_tolerance)
     range_max = check_int(range_max, "range_max", caller=caller, low=2)
     if params:
         raise InputError(f"{caller}: kind='gride' takes no estimator_params, got "
                          f"{sorted(params)}")
     rows = _gride_doubling(X, range_max, duplicates, device, progress)
-    return ScaleResult(kind, "gride", tuple(_ordered(r) for r in rows),
-                       {**common, "range_max": range_max})
+    return _with_plateau(ScaleResult(kind, "gride", tuple(_ordered(r) for r in rows),
+                                     {**common, "range_max": range_max}),
+                         plateau_window, plateau_tolerance)
+
+
+def _with_plateau(result: ScaleResult, window: int | None, tolerance: float) -> ScaleResult:
+    """The result with the plateau rule applied: ``params["plateau"]`` and the rows'
+    ``plateau`` and ``recommended`` columns."""
+    p = find_plateau(result.column(result.x), result.column("dimension"), window=window,
+                     tolerance=tolerance)
+    inside = set(p.rows) if p is not None else set()
+    rows = tuple(dict(r, plateau=i in inside, recommended=p is not None and i == p.recommended)
+                 for i, r in enumerate(result.rows))
+    return ScaleResult(result.kind, result.estimator, rows,
+                       {**result.params, "plateau": None if p is None else p.to_dict()})
 
 
 def _ordered(row: dict[str, Any]) -> dict[str, Any]:

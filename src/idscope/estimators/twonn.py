@@ -10,7 +10,8 @@ from scipy import stats
 from .._errors import InputError
 from .._validation import check_choice
 from ._base import BaseEstimator
-from ._neighbors import neighbor_distances
+from ._dependence import INTERVALS, design_effect
+from ._neighbors import neighbor_distances, reference_points
 from ._result import IDResult
 
 __all__ = ["twonn", "TwoNN", "twonn_from_ratios"]
@@ -20,17 +21,21 @@ TWONN_METHODS = ("linear", "mle")
 
 def twonn_from_ratios(
     mu: np.ndarray, *, method: str = "linear", fraction: float = 0.9, n_bootstrap: int = 200,
-    seed: int = 0,
+    seed: int = 0, design_effect: float = 1.0,
 ) -> tuple[float, float, float, float]:
-    """TwoNN on the ratios μ = r2/r1 (> 1): ``(dimension, stderr, ci_low, ci_high)``.
+    """TwoNN on the ratios μ = r2/r1 (>= 1): ``(dimension, stderr, ci_low, ci_high)``.
 
     ``"linear"``: sort μ, x_i = log μ_(i), y_i = −log(1 − i/N), keep the ⌊fraction·N⌋
     smallest and fit y = d·x through the origin, d = Σxy/Σx² (Facco 2017; the convention of
     Ansuini 2019, DADApy and scikit-dimension ≥ 0.3). Its standard error and percentile
-    interval come from a seeded bootstrap over points (``n_bootstrap=0``: NaN).
+    interval come from a seeded bootstrap over points (``n_bootstrap=0``: NaN), widened by
+    √design_effect about the estimate.
 
     ``"mle"``: Σ log μ ~ Gamma(N, rate d), so d̂ = (N − 1)/Σ log μ is unbiased with standard
-    deviation d/√(N − 2); the 95 % interval is exact from the Gamma quantiles.
+    deviation d/√(N − 2); the 95 % interval is exact from the Gamma quantiles for
+    independent points (``design_effect=1``). With dependent points Var(Σ log μ) is
+    ``design_effect`` times larger and the interval uses Gamma(N/deff)·deff, the Gamma law
+    with the same mean and that variance (docs/science.md §3).
     """
     mu = np.asarray(mu, dtype=np.float64)
     n = mu.size
@@ -38,11 +43,13 @@ def twonn_from_ratios(
     if not (logmu > 0).any():
         raise InputError(f"twonn: all {n} points have r1 = r2 (mu = 1, e.g. data on a "
                          f"regular grid); the TwoNN model does not apply")
+    deff = max(float(design_effect), 1.0)
     if method == "mle":
         s = logmu.sum()
         d = (n - 1) / s
-        lo, hi = stats.gamma.ppf([0.025, 0.975], n) / s
-        return float(d), float(d / np.sqrt(max(n - 2, 1))), float(lo), float(hi)
+        n_eff = n / deff
+        lo, hi = stats.gamma.ppf([0.025, 0.975], n_eff) * deff / s
+        return float(d), float(d / np.sqrt(max(n_eff - 2, 1))), float(lo), float(hi)
     keep = int(np.floor(n * fraction))
     if keep < 2:
         raise InputError(f"twonn: fraction={fraction} keeps {keep} of {n} ratios; the linear "
@@ -54,22 +61,32 @@ def twonn_from_ratios(
     if not n_bootstrap:
         return float(d), float("nan"), float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    boot = np.array([_linear_fit(np.sort(rng.choice(logmu, n)), fraction)
-                     for _ in range(n_bootstrap)])
+    boot = np.concatenate([_linear_fit(np.sort(rng.choice(logmu, (b, n)), axis=1), fraction)
+                           for b in _batches(n_bootstrap, n)])
     boot = boot[np.isfinite(boot)]  # a resample of only tied ratios has no fit
     lo, hi = np.percentile(boot, [2.5, 97.5])
     se = float(boot.std(ddof=1)) if boot.size > 1 else float("nan")
-    return float(d), se, float(lo), float(hi)
+    w = np.sqrt(deff)
+    return float(d), se * w, float(d - (d - lo) * w), float(d + (hi - d) * w)
 
 
-def _linear_fit(sorted_logmu: np.ndarray, fraction: float) -> float:
-    """Σxy/Σx² on the ⌊fraction·N⌋ smallest log μ (NaN when they are all 0)."""
-    n = sorted_logmu.size
+def _batches(total: int, n: int) -> list[int]:
+    """Bootstrap batch sizes keeping each (batch, N) resample block near 4 M values."""
+    size = max(1, min(total, 4_000_000 // max(n, 1)))
+    return [min(size, total - i) for i in range(0, total, size)]
+
+
+def _linear_fit(sorted_logmu: np.ndarray, fraction: float) -> np.ndarray | float:
+    """Σxy/Σx² on the ⌊fraction·N⌋ smallest log μ (NaN when they are all 0); rows of a 2-D
+    array are fitted separately."""
+    n = sorted_logmu.shape[-1]
     keep = int(np.floor(n * fraction))
-    x = sorted_logmu[:keep]
+    x = sorted_logmu[..., :keep]
     y = -np.log1p(-np.arange(1, keep + 1) / n)
-    xx = np.dot(x, x)
-    return float(np.dot(x, y) / xx) if xx > 0 else float("nan")
+    xx = (x * x).sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(xx > 0, (x @ y) / np.where(xx > 0, xx, 1.0), np.nan)
+    return float(out) if out.ndim == 0 else out
 
 
 def twonn(
@@ -80,6 +97,8 @@ def twonn(
     duplicates: str = "remove",
     n_bootstrap: int = 200,
     seed: int = 0,
+    interval: str = "graph",
+    calibrate: bool = False,
     device: Any = None,
     progress: bool = False,
 ) -> IDResult:
@@ -91,29 +110,50 @@ def twonn(
         Points, or precomputed neighbours (k >= 2).
     method : {"linear", "mle"}
         Linear fit through the origin on the ``fraction`` smallest μ (the paper's method) or
-        the closed-form maximum likelihood (N − 1)/Σ log μ with its exact Gamma interval.
+        the closed-form maximum likelihood (N − 1)/Σ log μ with its Gamma interval.
     fraction : float
         Fraction of the smallest μ kept by the linear fit (0.9 discards the top 10 %).
     duplicates : {"remove", "drop-ties", "error"}
         Duplicate policy; "drop-ties" drops points with r1 = 0 or r1 = r2 (Ansuini 2019).
+    interval : {"graph", "independent"}
+        ``"graph"`` (default) widens the interval by the design effect of points that share
+        neighbours, estimated on the 2-NN graph; ``"independent"`` is the interval for
+        independent points (exact Gamma for ``"mle"``). docs/science.md §3.
+    calibrate : bool
+        Map the raw estimate through TwoNN's response on uniform balls with the same N
+        (simulated once, seeded, cached; docs/science.md §4). ``dimension`` is then the
+        calibrated value, ``raw`` the uncalibrated result.
     progress : bool
         Progress bar (stderr) over the neighbour search.
     """
     caller = "twonn"
     check_choice(method, "method", TWONN_METHODS, caller=caller)
+    check_choice(interval, "interval", INTERVALS, caller=caller)
     if not 0 < fraction <= 1:
         raise InputError(f"{caller}: fraction={fraction} must be in (0, 1]")
     nd = neighbor_distances(X, 2, caller=caller, duplicates=duplicates, tie_columns=(0, 1),
                             min_points=3, device=device, progress=progress)
     r = nd.distances
     mu = r[:, 1] / r[:, 0]
+    deff = design_effect(np.log(mu), nd.indices, 2) if interval == "graph" else 1.0
     d, se, lo, hi = twonn_from_ratios(mu, method=method, fraction=fraction,
-                                      n_bootstrap=n_bootstrap, seed=seed)
-    interval = "gamma-exact" if method == "mle" else f"bootstrap({n_bootstrap})"
-    return IDResult("twonn", d, se, lo, hi, int(mu.size), nd.n_removed,
-                    {"method": method, "fraction": fraction, "duplicates": duplicates,
-                     "interval": interval,
-                     "scale": float(0.5 * (r[:, 0].mean() + r[:, 1].mean()))})
+                                      n_bootstrap=n_bootstrap, seed=seed, design_effect=deff)
+    if method == "mle":
+        name = "gamma-graph" if interval == "graph" else "gamma-exact"
+    else:
+        name = f"bootstrap({n_bootstrap})" + ("-graph" if interval == "graph" else "")
+    res = IDResult("twonn", d, se, lo, hi, int(mu.size), nd.n_removed,
+                   {"method": method, "fraction": fraction, "duplicates": duplicates,
+                    "interval": name,
+                    "design_effect": deff,
+                    "scale": float(0.5 * (r[:, 0].mean() + r[:, 1].mean()))})
+    if not calibrate:
+        return res
+    from .calibration import calibrate_result
+
+    spec = ("twonn", method, fraction)
+    return calibrate_result(res, spec, reference_points(nd, duplicates), seed=seed,
+                            caller=caller)
 
 
 class TwoNN(BaseEstimator):
@@ -123,10 +163,12 @@ class TwoNN(BaseEstimator):
 
     def __init__(self, *, method: str = "linear", fraction: float = 0.9,
                  duplicates: str = "remove", n_bootstrap: int = 200, seed: int = 0,
-                 device: Any = None):
+                 interval: str = "graph", calibrate: bool = False, device: Any = None):
         self.method = method
         self.fraction = fraction
         self.duplicates = duplicates
         self.n_bootstrap = n_bootstrap
         self.seed = seed
+        self.interval = interval
+        self.calibrate = calibrate
         self.device = device

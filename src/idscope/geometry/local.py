@@ -14,7 +14,9 @@ Optional smoothing averages each point's value with those of its ``smooth`` near
 neighbours (a per-point estimate from k neighbours has relative spread ≈ 1/√k).
 
 Neighbours come from the exact engine; exact duplicate rows are searched once (the first
-copy) and every copy gets its value, so one value is returned per input row.
+copy) and every copy gets its value, so one value is returned per input row. With a
+``reference`` set (MLE only), each row's neighbours are taken among the reference rows
+instead: the LID of a test or attacked point relative to clean data (Ma et al. 2018).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ def local_id(
     method: str = "mle",
     normalization: str = "k-1",
     smooth: int = 0,
+    reference: Any = None,
+    paired: bool = False,
     device: Any = None,
     progress: bool = False,
 ) -> np.ndarray:
@@ -88,6 +92,12 @@ def local_id(
     smooth : int
         Average each value with those of the point's ``smooth`` nearest neighbours (0: no
         smoothing).
+    reference : array (M, D), optional
+        Take each row's k neighbours among these rows (MLE, no smoothing); no row of ``X``
+        may coincide with a reference row it may take as a neighbour.
+    paired : bool
+        With ``reference``: row i of ``X`` is a version of reference row i (e.g. an attacked
+        input and its clean source), which is then not one of its neighbours.
 
     Returns
     -------
@@ -101,6 +111,9 @@ def local_id(
     k = check_int(k, "k", caller=caller, low=3 if method == "mle" else 1)
     smooth = check_int(smooth, "smooth", caller=caller, low=0)
     need = max(k, smooth, 2)
+    if reference is not None:
+        return _local_id_against(X, reference, k, method, normalization, smooth, paired,
+                                 device, progress)
     if isinstance(X, KNeighbors):
         if X.k < need:
             raise InputError(f"{caller}: needs {need} neighbours but the precomputed "
@@ -135,6 +148,38 @@ def local_id(
         first[g] = g[0]
     position = np.cumsum(keep) - 1  # row index → position among the distinct rows
     return values[position[first]]
+
+
+def _local_id_against(X, reference, k, method, normalization, smooth, paired, device,
+                      progress):
+    caller = "local_id"
+    if method != "mle" or smooth:
+        raise InputError(f"{caller}: a reference set needs method='mle' and smooth=0 (the "
+                         f"neighbours' own values are not defined)")
+    X = check_array(X, caller=caller, min_samples=1)
+    reference = check_array(reference, caller=f"{caller} (reference)",
+                            min_samples=k + int(paired))
+    if X.shape[1] != reference.shape[1]:
+        raise InputError(f"{caller}: X has {X.shape[1]} features and the reference "
+                         f"{reference.shape[1]}")
+    if paired and X.shape[0] != reference.shape[0]:
+        raise InputError(f"{caller}: paired=True needs as many rows as the reference, got "
+                         f"{X.shape[0]} and {reference.shape[0]}")
+    knn = kneighbors(X, k + int(paired), reference=reference, device=device,
+                     validate=False, progress=progress)
+    dist, idx = knn.distances, knn.indices
+    if paired:
+        # drop each row's own reference row where it is among the k + 1 found, else the last
+        own = idx == np.arange(idx.shape[0])[:, None]
+        drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+        keep = np.arange(k + 1)[None, :] != drop[:, None]
+        dist = dist[keep].reshape(-1, k)
+        idx = idx[keep].reshape(-1, k)
+    same = int((dist[:, 0] == 0).sum())
+    if same:
+        raise InputError(f"{caller}: {same} row(s) of X coincide with reference rows; "
+                         f"estimate the reference's own rows with reference=None")
+    return local_id_from_neighbors(dist, idx, k, method=method, normalization=normalization)
 
 
 def _take(X: Any, rows: np.ndarray) -> Any:

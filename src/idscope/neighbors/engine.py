@@ -27,8 +27,6 @@
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +34,17 @@ import numpy as np
 import torch
 
 from .._errors import InputError
-from .._validation import check_array, check_int
+from .._validation import check_array, check_choice, check_int
+from .dispatch import ALGORITHMS, choose_algorithm, tree_possible
+from .exact import _blocks, _exact_distances, _exhaustive, _k_smallest
+from .frame import frame_exponent, ldexp, max_abs, unscale_distances
 from .source import PointSource
+from .tree import tree_search
 
 __all__ = ["KNeighbors", "kneighbors", "resolve_device", "distance_error_bound"]
 
 _U32 = 2.0**-24
-_U64 = 2.0**-53
+_TINY32 = 2.0**-149
 _LAMBDA = 10.0
 _DEFAULT_BUDGET = 192 << 20  # bytes of working memory beyond the data and the results
 
@@ -106,6 +108,7 @@ def kneighbors(
     memory_budget: int = _DEFAULT_BUDGET,
     progress: bool = False,
     validate: bool = True,
+    algorithm: str = "auto",
 ) -> KNeighbors:
     """Exact k nearest neighbours of every row of ``X`` (self excluded).
 
@@ -128,6 +131,11 @@ def kneighbors(
         Bytes of working memory the search may use beyond its input and output.
     progress : bool
         Show a progress bar over tiles.
+    algorithm : {"auto", "tree", "brute"}
+        ``"tree"``: a k-d tree proposes candidates (low dimension, :mod:`.tree`);
+        ``"brute"``: float32 products over tiles of points or chunks of features;
+        ``"auto"``: the faster one for (N, D, k), by the measured rule of :mod:`.dispatch`.
+        Every algorithm returns the same exact result.
 
     Returns
     -------
@@ -147,22 +155,43 @@ def kneighbors(
                          f"{reference.shape[1]}")
     n_avail = n_ref - 1 if symmetric else n_ref
     k = check_int(k, "k", caller=caller, low=1, high=n_avail)
+    algorithm = check_choice(algorithm, "algorithm", ALGORITHMS, caller=caller)
     extra = max(4, k // 2) if extra is None else check_int(extra, "extra", caller=caller, low=0)
     kk = min(k + extra, n_avail)
     dev = resolve_device(device, X)
     src = PointSource(X, dev)
     ref = src if symmetric else PointSource(reference, dev)
     d = src.d
+    block_rows = max(1, min(4096, (memory_budget // 4) // max(1, 8 * d)))
 
+    if algorithm == "auto":
+        algorithm = choose_algorithm(src, ref, k, memory_budget)
+    elif algorithm == "tree" and not tree_possible(src, ref, memory_budget):
+        raise InputError(f"{caller}: algorithm='tree' needs CPU data that fit in memory "
+                         f"(float64 copy within 4 x memory_budget)")
     long_rows = 2 * 64 * 4 * d > memory_budget // 2
     by_features = symmetric and 8 * n * n <= memory_budget // 2 and (
         src.streamed or long_rows or d > 4 * n)
-    if by_features:
+    if algorithm == "tree":
+        m = src.max_abs(block_rows)
+        if not symmetric:
+            m = max(m, ref.max_abs(block_rows))
+        src.set_frame(frame_exponent(m))
+        ref.set_frame(src.exp)
+        # one extra candidate certifies continuous data; ties go to the ball query
+        dist2, idx, n_failed = tree_search(src, ref, symmetric, k, 1, memory_budget)
+    elif by_features:
+        # the frame is found while the chunks stream by (no extra pass over a memmap)
         dist2, idx, n_failed = _by_features(src, ref, symmetric, k, memory_budget, progress)
     else:
+        m = src.max_abs(block_rows)
+        if not symmetric:
+            m = max(m, ref.max_abs(block_rows))
+        src.set_frame(frame_exponent(m))
+        ref.set_frame(src.exp)
         dist2, idx, n_failed = _by_points(src, ref, symmetric, k, kk, memory_budget,
                                           tile_size, progress)
-    distances = np.sqrt(np.maximum(dist2, 0.0))
+    distances = unscale_distances(np.sqrt(np.maximum(dist2, 0.0)), src.exp, caller)
     return KNeighbors(distances, idx.astype(np.int64, copy=False), n_failed)
 
 
@@ -220,14 +249,6 @@ def _by_points(src, ref, symmetric, k, kk, budget, tile_size, progress):
     return dist2, idx, int(failed.size)
 
 
-def _k_smallest(rows: np.ndarray, cols: np.ndarray, d2: np.ndarray, n: int, k: int):
-    """The k smallest (d², index) of each row's candidate list (every row has >= k)."""
-    order = np.lexsort((cols, d2, rows))
-    rows, cols, d2 = rows[order], cols[order], d2[order]
-    at = np.searchsorted(rows, np.arange(n))[:, None] + np.arange(k)
-    return d2[at], cols[at]
-
-
 # ----------------------------------------------------------------------------------------
 # search over tiles of points
 # ----------------------------------------------------------------------------------------
@@ -242,10 +263,6 @@ def _merge(best_d: torch.Tensor, best_i: torch.Tensor, rows: slice, d2: torch.Te
     md, mi = torch.topk(cd, kk, dim=1, largest=False, sorted=False)
     best_d[rows] = md
     best_i[rows] = torch.gather(ci, 1, mi)
-
-
-def _blocks(n: int, size: int) -> list[tuple[int, int]]:
-    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 def _progress(total: int, enabled: bool, desc: str):
@@ -393,9 +410,12 @@ def distance_error_bound(nq: Any, nr: Any, d_eff: int) -> Any:
     """Bound on |approximate − exact| squared distance between centred points with squared
     norms ``nq`` and ``nr`` (numpy arrays or tensors): each of the three float32 products
     |x|², |y|², x·y of length ``d_eff`` errs by at most λ·√d_eff·u·|x||y| (Higham & Mary),
-    so together by λ·√d_eff·u·(|x| + |y|)², plus the rounding of their sum."""
-    gram = _LAMBDA * math.sqrt(d_eff) * _U32 * (nq**0.5 + nr**0.5) ** 2
-    return gram + 16.0 * _U32 * (nq + nr)
+    so together by λ·√d_eff·u·(|x| + |y|)², plus the rounding of their sum; and the
+    absolute errors of float32 underflow (2^-149 per product and per rounded coordinate),
+    which matter only for points within ~1e-19 of each other in the engine's frame."""
+    sq = nq**0.5 + nr**0.5
+    gram = _LAMBDA * math.sqrt(d_eff) * _U32 * sq**2
+    return gram + 16.0 * _U32 * (nq + nr) + 8.0 * _TINY32 * (d_eff + math.sqrt(d_eff) * sq)
 
 
 # ----------------------------------------------------------------------------------------
@@ -420,21 +440,33 @@ def _gram_by_features(src: PointSource, budget: int, progress: bool):
     spans = _blocks(d, chunk)
     if src.device.type == "cpu" and not src.is_torch:
         gram = np.zeros((n, n))
+        # The frame (power-of-two scale) of the chunks seen so far; when a chunk raises it,
+        # the Gram accumulated so far is rescaled (exactly) into the new frame.
+        top, e = 0.0, 0
         with _progress(len(spans), progress, "neighbours") as bar:
             for _, _, block in src.col_chunks(chunk):
+                top = max(top, max_abs(block))
+                if frame_exponent(top) != e:
+                    np.ldexp(gram, 2 * (e - frame_exponent(top)), out=gram)
+                    e = frame_exponent(top)
+                own = src.streamed  # our own read buffer: may be modified in place
+                if e:
+                    block, own = ldexp(block, -e), True
                 mean = np.add.reduce(block, axis=0, dtype=np.float64) / n
                 if block.dtype == np.float64:
                     c32 = (block - mean).astype(np.float32)
-                elif src.streamed and block.dtype == np.float32:
-                    c32 = block  # our own read buffer: centre in place
+                elif own and block.dtype == np.float32:
+                    c32 = block  # centre in place
                     c32 -= mean.astype(np.float32)
                 else:
                     c32 = np.subtract(block, mean.astype(np.float32), dtype=np.float32)
                 gram += c32 @ c32.T
                 del c32, block
                 bar.update(1)
+        src.set_frame(e)
         norms = np.diagonal(gram).copy()
     else:
+        src.set_frame(frame_exponent(src.max_abs(max(1, (budget // 4) // max(1, 8 * d)))))
         gram_t = torch.zeros((n, n), dtype=torch.float64, device=src.device)
         # only the row-block pairs on or above the diagonal are multiplied (10 of 16)
         rb = _blocks(n, -(-n // max(1, min(4, n // 256))))
@@ -472,166 +504,3 @@ def _select_from_matrix(D2: np.ndarray, nrm: np.ndarray, d_eff: int, k: int):
         rows.append(r + a)
         cols.append(c)
     return np.concatenate(rows), np.concatenate(cols)
-
-
-# ----------------------------------------------------------------------------------------
-# exact squared distances of candidate pairs, from float64 difference vectors
-# ----------------------------------------------------------------------------------------
-def _exact_distances(src, ref, rows, cols, symmetric, budget) -> np.ndarray:
-    """Exact d² of the pairs (rows[p], cols[p]); with ``symmetric`` each unordered pair is
-    computed once."""
-    rows = np.asarray(rows, dtype=np.int64)
-    cols = np.asarray(cols, dtype=np.int64)
-    if not symmetric or rows.size == 0:
-        return _exact_pairs(src, ref, rows, cols, budget)
-    n = src.n
-    keys, inverse = np.unique(np.minimum(rows, cols) * n + np.maximum(rows, cols),
-                              return_inverse=True)
-    return _exact_pairs(src, ref, keys // n, keys % n, budget)[inverse.reshape(-1)]
-
-
-def _exact_pairs(src, ref, rows, cols, budget) -> np.ndarray:
-    out = np.zeros(rows.size, dtype=np.float64)
-    if rows.size == 0:
-        return out
-    if src.is_torch or ref.is_torch:
-        return _exact_pairs_torch(src, ref, rows, cols, budget)
-    if not (src.streamed or ref.streamed):
-        _pair_kernel(src.X, ref.X, rows, cols, out)
-        return out
-    # one sequential pass over the file(s), chunk of features by chunk of features
-    same = ref is src
-    row_bytes = 2 * (src.n * src.itemsize + (0 if same else ref.n * ref.itemsize))
-    chunk = max(64, min(src.d, (budget // 2) // max(1, row_bytes)))
-    if same:
-        for _, _, Q in src.col_chunks(chunk):
-            _pair_kernel(Q, Q, rows, cols, out)
-    else:
-        for (_, _, Q), (_, _, R) in zip(src.col_chunks(chunk), ref.col_chunks(chunk)):
-            _pair_kernel(Q, R, rows, cols, out)
-    return out
-
-
-def _pair_kernel(Q: np.ndarray, R: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                 out: np.ndarray) -> None:
-    """out[p] += Σ_f (R[cols[p], f] − Q[rows[p], f])² with float64 arithmetic (the
-    difference of two float32 values is exact in float64); large jobs are split over
-    threads (numpy releases the GIL in the gathers and the arithmetic)."""
-    n_threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1))
-    if n_threads == 1 or rows.size * Q.shape[1] < (1 << 23) or rows.size < 2 * n_threads:
-        _pair_kernel_serial(Q, R, rows, cols, out)
-        return
-    edges = np.linspace(0, rows.size, n_threads + 1).astype(np.int64)
-    with ThreadPoolExecutor(n_threads) as pool:
-        jobs = [pool.submit(_pair_kernel_serial, Q, R, rows[a:b], cols[a:b], out[a:b])
-                for a, b in zip(edges[:-1], edges[1:])]
-        for job in jobs:
-            job.result()
-
-
-def _pair_kernel_serial(Q, R, rows, cols, out) -> None:
-    w = Q.shape[1]
-    if w >= 8192:
-        # Long rows: one run of pairs sharing a query row at a time, the query row converted
-        # once and broadcast (no gathered copy of it per pair).
-        fw = 8192
-        brk = np.flatnonzero(rows[1:] != rows[:-1]) + 1
-        for s, e in zip(np.r_[0, brk].tolist(), np.r_[brk, rows.size].tolist()):
-            i, c = int(rows[s]), cols[s:e]
-            acc = np.zeros(e - s)
-            for f0 in range(0, w, fw):
-                diff = R[c, f0 : f0 + fw].astype(np.float64, copy=False)
-                diff -= Q[i, f0 : f0 + fw].astype(np.float64, copy=False)
-                acc += np.einsum("ij,ij->i", diff, diff)
-            out[s:e] += acc
-        return
-    # short rows: tiles of pairs × features small enough to keep the float64 temporaries
-    # in cache
-    fw = min(w, 4096)
-    pc = max(8, (1 << 18) // fw)
-    for p0 in range(0, rows.size, pc):
-        p1 = min(rows.size, p0 + pc)
-        r, c = rows[p0:p1], cols[p0:p1]
-        acc = np.zeros(p1 - p0)
-        for f0 in range(0, w, fw):
-            f1 = min(w, f0 + fw)
-            diff = R[c, f0:f1].astype(np.float64, copy=False)
-            diff -= Q[r, f0:f1].astype(np.float64, copy=False)
-            acc += np.einsum("ij,ij->i", diff, diff)
-        out[p0:p1] += acc
-
-
-def _exact_pairs_torch(src, ref, rows, cols, budget) -> np.ndarray:
-    """Torch storage (any device): gather whole rows in float64, pair chunk by pair chunk."""
-    out = np.empty(rows.size, dtype=np.float64)
-    step = max(1, (budget // 2) // max(1, 16 * src.d))
-    for a, b in _blocks(rows.size, step):
-        xc = ref.raw_take(cols[a:b], torch.float64)
-        xc.sub_(src.raw_take(rows[a:b], torch.float64))  # float64 arithmetic: exact
-        out[a:b] = torch.linalg.vecdot(xc, xc).cpu().numpy()
-    return out
-
-
-# ----------------------------------------------------------------------------------------
-# exhaustive float64 fallback for uncertified points
-# ----------------------------------------------------------------------------------------
-def _exhaustive(src, ref, symmetric, rows: np.ndarray, k: int, budget: int):
-    """Exact k nearest of the points ``rows`` against every reference point.
-
-    A second, float64 search: the Gram products of the centred points in float64 (error
-    bound λ·√D·u₆₄·(|x| + |y|)², about 10⁻¹² relative instead of 10⁻⁴), then the usual
-    bound-selected candidates verified from difference vectors. It costs about one float64
-    GEMM of the rows against the reference, instead of a float64 difference vector for
-    every pair (many times slower), and stays exact. Batches of rows, one pass over the
-    data per batch.
-    """
-    m, d = ref.n, src.d
-    dist2 = np.empty((rows.size, k))
-    idx = np.empty((rows.size, k), dtype=np.int64)
-    # the batch's float64 Gram rows and bounds (~4 arrays of batch × m) in a third of
-    # the budget; the chunks of the reference in float64 in another third
-    batch = max(1, min(rows.size, (budget // 3) // max(1, 32 * m)))
-    chunk = max(16, min(d, (budget // 3) // max(1, 8 * (m + batch))))
-    mean = ref.mean(max(1, min(4096, (budget // 4) // max(1, 8 * d))))
-    for a, b in _blocks(rows.size, batch):
-        q = rows[a:b]
-        gram, nq, nr = _gram64_rows(src, ref, q, mean, chunk)
-        d2 = nq[:, None] + nr[None, :] - 2.0 * gram
-        if symmetric:
-            d2[np.arange(q.size), q] = np.inf
-        err = _LAMBDA * math.sqrt(d) * _U64 * (np.sqrt(nq)[:, None] + np.sqrt(nr)[None, :]) ** 2
-        err += 16.0 * _U64 * (nq[:, None] + nr[None, :])
-        upper_k = np.partition(d2 + err, k - 1, axis=1)[:, k - 1]
-        local, pc = np.nonzero(d2 - err <= upper_k[:, None])
-        del gram, d2, err
-        exact = _exact_distances(src, ref, q[local], pc, symmetric, budget)
-        dist2[a:b], idx[a:b] = _k_smallest(local, pc, exact, b - a, k)
-    return dist2, idx
-
-
-def _gram64_rows(src, ref, q: np.ndarray, mean: torch.Tensor, chunk: int):
-    """float64 x_q·x_j, |x_q|², |x_j|² of the centred points (the rows ``q`` of ``src``
-    against every row of ``ref``), accumulated over chunks of features."""
-    dev = src.device
-    gram = torch.zeros((q.size, ref.n), dtype=torch.float64, device=dev)
-    nq = torch.zeros(q.size, dtype=torch.float64, device=dev)
-    nr = torch.zeros(ref.n, dtype=torch.float64, device=dev)
-    qt = torch.as_tensor(q)
-
-    def f64(block: Any) -> torch.Tensor:
-        t = block if isinstance(block, torch.Tensor) else torch.from_numpy(block)
-        return t.to(dev, torch.float64)
-
-    same = ref is src
-    chunks = src.col_chunks(chunk) if same else zip(src.col_chunks(chunk),
-                                                     ref.col_chunks(chunk))
-    for item in chunks:
-        (c0, c1, qb), (_, _, rb) = (item, item) if same else item
-        m = mean[c0:c1]
-        R = f64(rb) - m
-        Q = f64(qb[qt.to(qb.device)] if isinstance(qb, torch.Tensor) else qb[q]) - m
-        gram.addmm_(Q, R.T)
-        nq += torch.linalg.vecdot(Q, Q)
-        nr += torch.linalg.vecdot(R, R)
-        del R, Q
-    return gram.cpu().numpy(), nq.cpu().numpy(), nr.cpu().numpy()

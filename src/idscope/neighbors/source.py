@@ -27,6 +27,7 @@ import torch
 
 from .._fileio import pread_exact
 from .._validation import is_memmap
+from .frame import ldexp, max_abs
 
 __all__ = ["PointSource"]
 
@@ -113,6 +114,9 @@ class PointSource:
     Search-side blocks (``centred_rows``, ``centred_cols``) are float32 torch tensors on
     ``device``; exact-side blocks (``col_block``) are numpy arrays for ``"array"`` and
     ``"file"`` storage and tensors for ``"torch"`` storage.
+
+    ``exp`` is the power-of-two frame (:mod:`.frame`): ``mean``, ``centred_rows`` and
+    ``centred_cols`` are those of ``X·2^-exp``; raw accessors return the data as stored.
     """
 
     def __init__(self, X: Any, device: torch.device):
@@ -137,6 +141,23 @@ class PointSource:
         self.itemsize = torch.empty(0, dtype=self.dtype).element_size()
         self._mean: torch.Tensor | None = None
         self._rowbuf: np.ndarray | None = None
+        self._max_abs: float | None = None
+        self.exp = 0
+
+    def set_frame(self, exp: int) -> None:
+        """Work on ``X·2^-exp`` from now on (see :mod:`.frame`)."""
+        if exp != self.exp:
+            self.exp, self._mean = exp, None
+
+    def max_abs(self, block_rows: int) -> float:
+        """Largest |x| (one pass, cached); NaN or inf raises :class:`InputError`."""
+        if self._max_abs is None:
+            if self.is_torch or self._file is None:
+                self._max_abs = max_abs(self.X)
+            else:
+                self._max_abs = max((max_abs(self.rows_np(a, min(self.n, a + block_rows)))
+                                     for a in range(0, self.n, block_rows)), default=0.0)
+        return self._max_abs
 
     # -- raw access (numpy for array/file storage) -------------------------------------
     def rows_np(self, start: int, stop: int) -> np.ndarray:
@@ -217,17 +238,21 @@ class PointSource:
 
     # -- centring ----------------------------------------------------------------------
     def mean(self, block_rows: int) -> torch.Tensor:
-        """Column mean in float64, accumulated block by block."""
+        """Column mean of ``X·2^-exp`` in float64, accumulated block by block."""
         if self._mean is None:
+            e = self.exp
             if self.is_torch:
                 acc = torch.zeros(self.d, dtype=torch.float64, device=self.X.device)
                 for a in range(0, self.n, block_rows):
-                    acc += self.X[a : a + block_rows].sum(0, dtype=torch.float64)
+                    block = self.X[a : a + block_rows]
+                    acc += (ldexp(block, -e, torch.float64) if e else block).sum(
+                        0, dtype=torch.float64)
                 acc = acc.to(self.device)
             else:
                 acc_np = np.zeros(self.d, dtype=np.float64)
                 for a in range(0, self.n, block_rows):
-                    acc_np += np.add.reduce(self.rows_np(a, min(self.n, a + block_rows)),
+                    block = self.rows_np(a, min(self.n, a + block_rows))
+                    acc_np += np.add.reduce(ldexp(block, -e, np.float64) if e else block,
                                             axis=0, dtype=np.float64)
                 acc = torch.from_numpy(acc_np).to(self.device)
             self._mean = acc / self.n
@@ -238,7 +263,7 @@ class PointSource:
         """float32 rows minus the float64 mean: a new tensor, or the first rows of ``out``
         (a reusable float32 buffer on ``device``; reusing it spares the allocator)."""
         if self.dtype == torch.float64:
-            c = (self.raw_rows(start, stop, torch.float64) - mean).float()
+            c = (ldexp(self.raw_rows(start, stop, torch.float64), -self.exp) - mean).float()
             return c if out is None else out[: stop - start].copy_(c)
         if self._file is not None:
             if self._rowbuf is None or self._rowbuf.shape[0] < stop - start:
@@ -247,6 +272,8 @@ class PointSource:
                                 torch.float32, copy=False)
         else:
             x = self.raw_rows(start, stop, torch.float32)
+        if self.exp:
+            x = ldexp(x, -self.exp)  # a new tensor: the caller's data are never modified
         # Rounding the mean to float32 shifts every point equally: distances are unaffected.
         m32 = mean.to(torch.float32)
         if out is None:
@@ -260,12 +287,16 @@ class PointSource:
         file storage) is given, which it may then overwrite."""
         if self.is_torch:
             x = self.X[:, start:stop]
+            if self.exp:
+                x = ldexp(x, -self.exp)
             mean = x.sum(0, dtype=torch.float64) / self.n
             if x.dtype == torch.float64:
                 return (x - mean).to(self.device, torch.float32)
             return x.to(self.device, torch.float32) - mean.to(x.device, torch.float32
                                                                 ).to(self.device)
         block = self.cols_np(start, stop, buffer)
+        if self.exp:
+            block = ldexp(block, -self.exp)
         # numpy reduces over axis 0 row by row, vectorised along the row: fast and float64
         mean = torch.from_numpy(np.add.reduce(block, axis=0, dtype=np.float64) / self.n)
         x = torch.from_numpy(block)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ._axes import empty_panel, finite, log_axis
+
 __all__ = ["plot_profiles", "plot_id_vs_embedding", "plot_last_hidden", "plot_id_vs_error",
            "plot_pairs", "plot_learning_curves", "plot_correlation_vs_eps"]
 
@@ -50,9 +52,12 @@ def plot_profiles(frame: Any, models: Sequence[str], *, title: str, pca: bool = 
         if ax2 is not None:
             ax2.plot(d["relative_depth"], d["pca"], ls="--", marker="s", ms=3, color=color,
                      alpha=0.6, label=f"{model}: PCA-ID")
-    for label, y in (mark or {}).items():
+    marks = {k: float(v) for k, v in (mark or {}).items() if math.isfinite(float(v))}
+    for label, y in marks.items():
         ax.axhline(y, color="k", lw=0.8, ls=":")
-        ax.annotate(label, (0.0, y), xytext=(2, 2), textcoords="offset points", fontsize=7)
+        # x in axes fraction, y in data: the label sits on its line, inside the axes
+        ax.annotate(label, (0.01, y), xycoords=ax.get_yaxis_transform(), xytext=(0, 2),
+                    textcoords="offset points", fontsize=7, va="bottom", clip_on=True)
     names = frame[frame["model"] == models[0]].sort_values("relative_depth")
     ax.set_xticks(names["relative_depth"])
     ax.set_xticklabels([f"{n}\n{r:.2f}" for n, r in zip(names["layer"],
@@ -69,6 +74,8 @@ def plot_profiles(frame: Any, models: Sequence[str], *, title: str, pca: bool = 
     else:
         ax.legend(fontsize=7)
     ax.set_ylim(bottom=0)
+    if marks:  # room above the highest reference line for its label, below the title
+        ax.set_ylim(top=max(ax.get_ylim()[1], 1.12 * max(marks.values())))
     ax.set_title(title, fontsize=10)
     return fig
 
@@ -77,7 +84,11 @@ def plot_id_vs_embedding(frame: Any, model: str = "trained"):
     """Each layer's TwoNN ID against its embedding dimension (log–log), with ID = D and
     ID = D/4 for reference."""
     d = frame[frame["model"] == model]
+    d = d[finite(d["embedding_dim"], d["twonn_full"])]
     fig, (ax,) = _figure(size=(5.0, 4.3))
+    if d.empty:
+        empty_panel(ax, "no finite layer ID to plot")
+        return fig
     ax.errorbar(d["embedding_dim"], d["twonn_full"], yerr=_yerr(d), marker="o", ls="none",
                 capsize=2)
     for _, r in d.iterrows():
@@ -86,8 +97,8 @@ def plot_id_vs_embedding(frame: Any, model: str = "trained"):
     lim = np.array([1.0, float(d["embedding_dim"].max()) * 1.5])
     ax.plot(lim, lim, "k--", lw=0.8, label="ID = D")
     ax.plot(lim, lim / 4, "k:", lw=0.8, label="ID = D/4")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    log_axis(ax, "x", lim)
+    log_axis(ax, "y", np.r_[lim / 4, d["twonn_full"].to_numpy(float)])
     ax.set_xlabel("embedding dimension D (units in the layer)")
     ax.set_ylabel("intrinsic dimension (TwoNN)")
     ax.set_title(f"ID vs embedding dimension ({model} network)", fontsize=10)
@@ -150,30 +161,57 @@ def plot_pairs(pairs: Any):
     return fig
 
 
+def _panels(results: Any) -> list[tuple[str, Any]]:
+    """One panel per domain when the table has several (e.g. digit pairs and synthetic
+    sets), titled from the data; otherwise a single panel named after its source(s)."""
+    for col in ("domain", "source", "dataset"):
+        if col in results.columns:
+            keys = results[col].dropna().astype(str)
+            if col == "source":  # synthetic:* sources of one kind form one panel
+                keys = keys.str.split(":").str[0]
+            if 1 < keys.nunique() <= 4 and keys.index.equals(results.index):
+                return [(str(k), results[keys == k]) for k in sorted(keys.unique())]
+    names = sorted(results["dataset"].astype(str).unique()) if "dataset" in results else []
+    title = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return [(title or "all runs", results)]
+
+
 def plot_learning_curves(results: Any, *, loss: str = "test_loss"):
-    """Test loss against N (log–log) for every task: digit pairs in one panel, synthetic
-    datasets in the other, coloured by d_data."""
+    """Test loss against N (log–log) for every task, coloured by d_data; one panel per
+    domain (titled from the data) when the sweep spans several."""
     from matplotlib import colormaps
 
-    fig, axes = _figure(ncols=2, size=(4.8, 4.2))
+    panels = _panels(results)
+    fig, axes = _figure(ncols=len(panels), size=(4.8, 4.2))
     cmap = colormaps["viridis"]
     dd = results.groupby(["dataset", "task"])["d_data_mle_pope"].mean()
-    lo, hi = float(dd.min()), float(dd.max())
-    synth = results["source"].astype(str).str.startswith("synthetic")
-    for ax, sel, title in ((axes[0], ~synth, "digit pairs"), (axes[1], synth, "synthetic")):
-        sub = results[sel]
-        for (ds, task), g in sub.groupby(["dataset", "task"], sort=True):
+    ok = dd[np.isfinite(dd.to_numpy(float))]
+    lo, hi = (float(ok.min()), float(ok.max())) if len(ok) else (math.nan, math.nan)
+    for ax, (title, sub) in zip(axes, panels):
+        groups = list(sub.groupby(["dataset", "task"], sort=True))
+        values = []
+        for (ds, task), g in groups:
             m = g.groupby("n_train")[loss].mean()
-            c = cmap((dd[(ds, task)] - lo) / (hi - lo) if hi > lo else 0.5)
-            lab = ds if title == "synthetic" else None
+            m = m[np.isfinite(m.to_numpy(float)) & (m.to_numpy(float) > 0)]
+            if m.empty:
+                continue
+            d = dd.get((ds, task), math.nan)
+            c = cmap((d - lo) / (hi - lo) if hi > lo and math.isfinite(d) else 0.5)
+            label = str(task) if sub["dataset"].nunique() == 1 else f"{ds} {task}"
             ax.plot(m.index, m.to_numpy(), marker="o", ms=3, lw=1, color=c, alpha=0.8,
-                    label=lab)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+                    label=label)
+            values.append(m)
+        if not values:
+            empty_panel(ax, f"no positive {loss.replace('_', ' ')} to plot")
+            ax.set_title(title, fontsize=9)
+            continue
+        log_axis(ax, "x", np.concatenate([v.index.to_numpy(float) for v in values]))
+        log_axis(ax, "y", np.concatenate([v.to_numpy(float) for v in values]))
         ax.set_xlabel("training-set size N")
-        ax.set_title(f"{title} (colour: d_data {lo:.1f} to {hi:.1f})", fontsize=9)
-        if title == "synthetic" and len(sub):
-            ax.legend(fontsize=6)
+        span = f" (colour: d_data {lo:.1f} to {hi:.1f})" if hi > lo else ""
+        ax.set_title(f"{title}{span}", fontsize=9)
+        if len(values) <= 12:
+            ax.legend(fontsize=6, title="task", title_fontsize=6)
     axes[0].set_ylabel(loss.replace("_", " "))
     return fig
 
@@ -182,6 +220,12 @@ def plot_correlation_vs_eps(table: Any, *, what: str = "loss penalty"):
     """Correlation with K_F (and its 95 % interval) against the attack radius ε, one series
     per attack."""
     fig, (ax,) = _figure(size=(5.2, 4.0))
+    table = table[finite(table["eps"], table["r"]) & (table["eps"].astype(float) > 0)]
+    if table.empty:
+        empty_panel(ax, "no correlation to plot: it needs at least 3 tasks with a finite K_F "
+                        "and attack result")
+        ax.set_title(f"Adversarial {what} vs label sharpness", fontsize=10)
+        return fig
     for i, (method, g) in enumerate(table.groupby("method", sort=True)):
         g = g.sort_values("eps")
         x = g["eps"].to_numpy(float) * 255
@@ -191,7 +235,7 @@ def plot_correlation_vs_eps(table: Any, *, what: str = "loss penalty"):
         ax.errorbar(x * (1 + 0.03 * i), r, yerr=err, marker="o", capsize=3,
                     label=method.upper())
     ax.axhline(0, color="k", lw=0.8)
-    ax.set_xscale("log")
+    log_axis(ax, "x", table["eps"].to_numpy(float) * 255)
     ax.set_xlabel("ε (in 1/255 of the intensity range)")
     ax.set_ylabel(f"Pearson r ({what} vs K_F)")
     ax.set_ylim(-1.05, 1.05)

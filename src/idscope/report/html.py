@@ -61,6 +61,8 @@ h1{font-size:1.7em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #d
 .yes{background:#d8f3dc;color:#1b4332}.no{background:#ffe5d9;color:#7f2704}
 .na{background:#eee;color:#444}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+.scroll{max-width:100%;overflow-x:auto}p,li,h1,h2{overflow-wrap:anywhere}
+.note{color:#7f2704;font-size:.85em}
 td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{background:#f4f4f4}
 img{max-width:100%;border:1px solid #eee}.small{color:#666;font-size:.85em}
 pre{background:#f7f7f7;padding:.7em;overflow-x:auto;font-size:.85em}
@@ -86,7 +88,8 @@ def _csv_table(path: Path, max_rows: int = 25, max_columns: int = 20) -> str:
     if len(head) > max_columns:
         return (f"<p class='small'>({len(body)} rows × {len(head)} columns: open the CSV "
                 f"file)</p>")
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    out = ["<div class='scroll'><table><tr>"
+           + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
     for row in body[:max_rows]:
         cells = []
         for c in row:
@@ -96,10 +99,44 @@ def _csv_table(path: Path, max_rows: int = 25, max_columns: int = 20) -> str:
                 pass
             cells.append(f"<td>{html.escape(c)}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     if len(body) > max_rows:
         out.append(f"<p class='small'>{len(body) - max_rows} more rows in the CSV.</p>")
     return "\n".join(out)
+
+
+def _scroll(table_html: str) -> str:
+    """A wide table scrolls inside its own box instead of widening the page."""
+    return f"<div class='scroll'>{table_html}</div>"
+
+
+def _finite(x: Any) -> bool:
+    try:
+        return math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _verdict(f: Finding) -> bool | None:
+    """A verdict that rests on a number that could not be computed (NaN, e.g. a
+    correlation over fewer than 3 tasks) is shown as "not testable", not as "not shown"."""
+    if f.shown is not None and f.value is not None and not _finite(f.value):
+        return None
+    return f.shown
+
+
+def _outside(value: Any, lo: Any, hi: Any) -> bool:
+    """The value is finite and not inside its finite interval."""
+    if not (_finite(value) and _finite(lo) and _finite(hi)):
+        return False
+    return not float(lo) <= float(value) <= float(hi)
+
+
+_OUTSIDE_NOTE = ("† The measured value lies outside its 95% interval: the value is computed "
+                 "on all the data (or in another normalisation, e.g. MLE's k−2 estimates "
+                 "(k−2)/(k−1)·d) while the interval comes from resamples or is for d "
+                 "itself; read the interval as stated in the criterion, not as bounds on "
+                 "the value.")
 
 
 def _badge(shown: bool | None) -> str:
@@ -120,17 +157,22 @@ def _details(rows: tuple[dict[str, Any], ...]) -> str:
     e = html.escape
     out = ["<table><tr><th>measurement</th><th>value</th><th>95% interval</th>"
            "<th>criterion</th><th>holds</th></tr>"]
+    outside = False
     for r in rows:
         value = r.get("value")
         shown = r.get("shown")
         verdict = "yes" if shown is True else "no" if shown is False else ""
+        mark = ""
+        if _outside(value, r.get("ci_low"), r.get("ci_high")):
+            mark, outside = " †", True
         out.append(f"<tr><td style='text-align:left'>{e(str(r.get('label', '')))}</td>"
-                   f"<td>{e(_fmt(value)) if value is not None else ''}</td>"
+                   f"<td>{e(_fmt(value)) if value is not None else ''}{mark}</td>"
                    f"<td>{e(_interval(r.get('ci_low'), r.get('ci_high')))}</td>"
                    f"<td style='text-align:left'>{e(str(r.get('criterion', '')))}</td>"
                    f"<td>{verdict}</td></tr>")
     out.append("</table>")
-    return "\n".join(out)
+    html_table = _scroll("\n".join(out))
+    return html_table + (f"<p class='note'>{e(_OUTSIDE_NOTE)}</p>" if outside else "")
 
 
 def render_html(report: Report, root: str | Path) -> str:
@@ -145,25 +187,32 @@ def render_html(report: Report, root: str | Path) -> str:
              f"<title>{e(report.title)}</title><style>{_CSS}</style></head><body>",
              f"<h1>{e(report.title)}</h1>", f"<p>{e(report.intro)}</p>"]
     # summary table of all findings
-    parts.append("<table><tr><th>#</th><th>finding</th><th>measured</th><th>95% interval</th>"
-                 "<th>verdict</th></tr>")
+    parts.append("<div class='scroll'><table><tr><th>#</th><th>finding</th><th>measured</th>"
+                 "<th>95% interval</th><th>verdict</th></tr>")
+    any_outside = False
     for i, f in enumerate(report.findings, 1):
         val = "" if f.value is None else f"{e(f.value_label)} = {e(_fmt(f.value))}"
+        if f.interval is not None and _outside(f.value, *f.interval):
+            val, any_outside = val + " †", True
         ci = "" if f.interval is None else e(_interval(*f.interval))
         parts.append(f"<tr><td>{i}</td><td style='text-align:left'><a href='#{e(f.key)}'>"
                      f"{e(f.title)}</a></td><td>{val}</td><td>{ci}</td>"
-                     f"<td>{_badge(f.shown)}</td></tr>")
-    parts.append("</table>")
+                     f"<td>{_badge(_verdict(f))}</td></tr>")
+    parts.append("</table></div>")
+    if any_outside:
+        parts.append(f"<p class='note'>{e(_OUTSIDE_NOTE)}</p>")
     for note in report.notes:
         parts.append(f"<p class='small'>{e(note)}</p>")
     shown_tables: set[str] = set()  # each table is printed once, later mentions link to it
     for i, f in enumerate(report.findings, 1):
-        parts.append(f"<h2 id='{e(f.key)}'>{i}. {e(f.title)}{_badge(f.shown)}</h2>")
+        parts.append(f"<h2 id='{e(f.key)}'>{i}. {e(f.title)}{_badge(_verdict(f))}</h2>")
         parts.append(f"<p class='claim'>Paper: {e(f.claim)}</p>")
         if f.value is not None:
             ci = ("" if f.interval is None else
                   f" (95% interval {_fmt(f.interval[0])} to {_fmt(f.interval[1])})")
             parts.append(f"<p class='num'>{e(f.value_label)} = {e(_fmt(f.value))}{e(ci)}</p>")
+            if f.interval is not None and _outside(f.value, *f.interval):
+                parts.append(f"<p class='note'>{e(_OUTSIDE_NOTE)}</p>")
         parts.append(f"<p>{e(f.reading)}</p>")
         if f.criterion:
             parts.append(f"<p class='small'>Decided by: {e(f.criterion)}</p>")
@@ -188,8 +237,9 @@ def render_html(report: Report, root: str | Path) -> str:
     if report.command:
         parts.append(f"<p>Command: <code>{e(report.command)}</code></p>")
     parts.append(f"<pre>{e(json.dumps(report.settings, indent=2, default=str))}</pre>")
-    parts.append("<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>"
-                                      for k, v in report.versions.items()) + "</table>")
+    parts.append(_scroll("<table>" + "".join(f"<tr><th>{e(str(k))}</th><td>{e(str(v))}</td></tr>"
+                                              for k, v in report.versions.items())
+                         + "</table>"))
     if report.runtime_seconds is not None:
         parts.append(f"<p class='small'>Runtime: {report.runtime_seconds:.1f} s.</p>")
     parts.append("</body></html>")

@@ -29,7 +29,9 @@ def plot_scale(result: Any, ax: Any = None, *, label: str | None = None):
     Error bars are the spread over repeats (decimation, blocks: mean ± std, as Ansuini et
     al.) or, for single estimates (mle-k, gride), the estimator's standard error. The x axis
     is logarithmic for N and for the length scale. Pass ``ax`` to draw into an existing
-    axes (several results on one plot).
+    axes (several results on one plot). The plateau (the flattest window of the plateau
+    rule, :func:`idscope.estimators.find_plateau`) is shaded and the recommended scale
+    marked with a star; the legend gives its flatness.
     """
     rows = getattr(result, "rows", None)
     if rows is None or not hasattr(result, "kind"):
@@ -50,8 +52,17 @@ def plot_scale(result: Any, ax: Any = None, *, label: str | None = None):
     yerr = np.where(np.isfinite(spread), spread, result.column("stderr"))
     yerr = np.where(np.isfinite(yerr), yerr, 0.0)
     order = np.argsort(x)
-    ax.errorbar(x[order], y[order], yerr=yerr[order], marker="o", ms=4, capsize=3,
-                label=label or f"{result.estimator} ({result.kind})")
+    line = ax.errorbar(x[order], y[order], yerr=yerr[order], marker="o", ms=4, capsize=3,
+                       label=label or f"{result.estimator} ({result.kind})")
+    plateau = getattr(result, "plateau", None)
+    if plateau is not None:
+        xs = x[list(plateau.rows)]
+        colour = line[0].get_color()
+        ax.axvspan(xs.min(), xs.max(), color=colour, alpha=0.12, lw=0)
+        state = "flat" if plateau.flat else "not flat"
+        ax.plot([plateau.x], [plateau.dimension], marker="*", ms=13, color=colour, ls="none",
+                label=f"recommended: {plateau.dimension:.3g} at {result.x}={plateau.x:.3g} "
+                      f"(plateau {100 * plateau.flatness:.1f}% {state})")
     if result.x in ("n", "scale") and np.all(x > 0):
         ax.set_xscale("log")
         if result.x == "n":

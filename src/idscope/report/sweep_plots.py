@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import analysis as A
 from .._atomic import atomic_path, write_json
+from ._axes import empty_panel, finite, log_axis
 
 __all__ = [
     "plot_scaling", "plot_exponents", "plot_joint_fit", "plot_robustness",
@@ -55,9 +56,14 @@ def plot_scaling(results: Any, exponents: Any = None, *, loss: str = "test_loss"
     by = [b for b in by if b in df.columns]
     fig, (ax,) = _figure(size=(6.0, 4.5))
     groups = df.groupby(by, sort=True, dropna=False) if by else [("all", df)]
+    xs_all, ys_all = [], []
     for i, (key, g) in enumerate(groups):
         color = f"C{i % 10}"
         g = g[(g[loss] > 0) & (g["n_train"] > 0)]
+        if g.empty:
+            continue
+        xs_all.append(g["n_train"].to_numpy(float))
+        ys_all.append(g[loss].to_numpy(float))
         # The fit is in log space, so the markers are geometric means over the runs.
         gm = g.groupby("n_train")[loss].agg(lambda v: float(np.exp(np.log(v).mean())))
         ax.scatter(g["n_train"], g[loss], s=6, alpha=0.35, color=color)
@@ -72,18 +78,23 @@ def plot_scaling(results: Any, exponents: Any = None, *, loss: str = "test_loss"
                 ax.plot(ns, np.exp(e["intercept"]) * ns ** (-e["exponent"]), color=color,
                         label=f"{_label(key)}: α={e['exponent']:.3g}, "
                               f"1/d_data={e['inv_d_data']:.3g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    if not xs_all:
+        empty_panel(ax, f"no positive {loss.replace('_', ' ')} to plot")
+        ax.set_title("Scaling of the test loss with N")
+        return fig
+    log_axis(ax, "x", np.concatenate(xs_all))
+    log_axis(ax, "y", np.concatenate(ys_all))
     sizes = np.sort(df["n_train"].dropna().unique())
-    if 1 < len(sizes) <= 12:
-        from matplotlib.ticker import NullFormatter
+    if 1 < len(sizes) <= 8:
+        from matplotlib.ticker import FixedLocator, NullFormatter
 
+        ax.xaxis.set_major_locator(FixedLocator(sizes))
         ax.set_xticks(sizes, [str(int(v)) for v in sizes])
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training-set size N")
     ax.set_ylabel(loss.replace("_", " "))
     ax.set_title("Scaling of the test loss with N")
-    if ax.get_legend_handles_labels()[0]:
+    if 0 < len(ax.get_legend_handles_labels()[0]) <= 12:
         ax.legend(fontsize=7)
     return fig
 
@@ -142,8 +153,12 @@ def plot_robustness(results: Any, *, method: str | None = None, eps: float | Non
     pts = A.robustness_points(results, method=method, eps=eps, aggregate=aggregate)
     fig, axes = _figure(ncols=2, size=(4.5, 4.0))
     for ax, metric in zip(axes, ("loss_penalty", "acc_drop")):
-        ax.scatter(pts["label_sharpness"], pts[metric], s=16)
-        ax.set_xscale("log")
+        ok = finite(pts["label_sharpness"], pts[metric])
+        if not ok.any():
+            empty_panel(ax, f"no finite K_F and {metric.replace('_', ' ')} to plot")
+            continue
+        ax.scatter(pts["label_sharpness"][ok], pts[metric][ok], s=16)
+        log_axis(ax, "x", pts["label_sharpness"][ok])
         ax.set_xlabel("label sharpness K_F")
         ax.set_ylabel(metric.replace("_", " "))
     fig.suptitle(f"{pts.attrs['method'].upper()} at ε = {pts.attrs['eps']:.4g} of the "

@@ -8,6 +8,12 @@ estimation stay within a few hundred MiB whatever the layer size. The manifest i
 atomically after every batch and lists the finished batches, so an interrupted extraction
 resumes where it stopped. Reading a layer back (``store[name]``) gives a read-only
 ``np.memmap``: nothing is recomputed.
+
+A manifest is data, not instructions: :meth:`ActivationStore.open` checks it against the
+schema below (:func:`validate_manifest`), every layer file must be a plain name made by the
+store (``NNN_name.npy``) that resolves inside the folder (no ``..``, absolute paths or
+symlinks out), of a float dtype, and its ``.npy`` header must agree with the manifest before
+any byte is read or written; anything else is one :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ from .._atomic import write_json
 from .._errors import InputError
 from .._fileio import pread_exact, pwrite_all
 
-__all__ = ["ActivationStore", "MANIFEST", "FORMAT"]
+__all__ = ["ActivationStore", "MANIFEST", "FORMAT", "validate_manifest"]
 
 MANIFEST = "manifest.json"
 FORMAT = "idscope-activations"
 VERSION = 1
 DTYPES = ("float32", "float16")
+# the names _file_name makes: never a path, never "..", never absolute
+_FILE_RE = re.compile(r"[0-9]{3,}_[A-Za-z0-9_.-]{1,80}\.npy")
 
 
 def _file_name(index: int, layer: str) -> str:
@@ -62,6 +70,88 @@ def _filesystem_type(path: Path) -> str:
         return fstype
     except OSError:
         return ""
+
+
+def _is_int(v: Any, low: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def validate_manifest(manifest: Any, where: str) -> dict[str, Any]:
+    """Check a manifest read from disk against the store's schema; returns it unchanged.
+
+    Required: ``format``, ``version`` (≤ this version), ``n_samples`` ≥ 1, ``dtype`` in
+    float32/float16, ``complete``, ``model`` and ``data`` objects, ``batches`` (``total`` ≥
+    1, ``size``, ``done`` as ``[first, last + 1]`` runs within ``total``) and ``layers``:
+    objects with a unique ``name``, a unique ``file`` made by the store, ``shape``
+    ``[n_samples, D ≥ 1]``, ``offset``, ``raw_shape``, ``module_type``, ``kind``, ``depth``
+    and ``relative_depth``.
+    """
+    def bad(msg: str) -> InputError:
+        return InputError(f"ActivationStore.open: {where} is not a valid idscope activation "
+                          f"manifest: {msg}")
+
+    if not isinstance(manifest, dict):
+        raise bad(f"expected a JSON object, got a {type(manifest).__name__}")
+    if manifest.get("format") != FORMAT:
+        raise bad(f"format is {manifest.get('format')!r}, not {FORMAT!r}")
+    missing = [k for k in ("version", "n_samples", "dtype", "complete", "model", "data",
+                           "batches", "layers") if k not in manifest]
+    if missing:
+        raise bad(f"missing key(s) {missing}")
+    if not _is_int(manifest["version"], 1) or manifest["version"] > VERSION:
+        raise bad(f"version {manifest['version']!r} is not 1..{VERSION}")
+    n = manifest["n_samples"]
+    if not _is_int(n, 1):
+        raise bad(f"n_samples={n!r} is not a positive integer")
+    if manifest["dtype"] not in DTYPES:
+        raise bad(f"dtype={manifest['dtype']!r} is not one of {', '.join(DTYPES)}")
+    if not isinstance(manifest["complete"], bool):
+        raise bad("complete must be true or false")
+    for key in ("model", "data"):
+        if not isinstance(manifest[key], dict):
+            raise bad(f"{key} must be an object")
+    b = manifest["batches"]
+    if not isinstance(b, dict) or not _is_int(b.get("total"), 1) or not (
+            b.get("size") is None or _is_int(b.get("size"), 1)) or not isinstance(
+            b.get("done"), list):
+        raise bad("batches must hold total (>= 1), size and done")
+    for run in b["done"]:
+        if not (isinstance(run, list) and len(run) == 2 and _is_int(run[0])
+                and _is_int(run[1]) and run[0] < run[1] <= b["total"]):
+            raise bad(f"batches.done holds {run!r}, not a run [first, last + 1] within "
+                      f"{b['total']} batches")
+    layers = manifest["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise bad("layers must be a non-empty list")
+    names, files = set(), set()
+    for i, e in enumerate(layers):
+        if not isinstance(e, dict):
+            raise bad(f"layers[{i}] is not an object")
+        lack = [k for k in ("name", "file", "shape", "offset", "raw_shape", "module_type",
+                            "kind", "depth", "relative_depth") if k not in e]
+        if lack:
+            raise bad(f"layers[{i}] lacks {lack}")
+        name, file, shape = e["name"], e["file"], e["shape"]
+        if not isinstance(name, str) or not name or name in names:
+            raise bad(f"layers[{i}].name {name!r} is empty, not a string or repeated")
+        if not isinstance(file, str) or not _FILE_RE.fullmatch(file) or file in files:
+            raise bad(f"layer {name!r}: file {file!r} is not a file name made by the store "
+                      f"(NNN_name.npy, inside the store folder) or is repeated")
+        if not (isinstance(shape, list) and len(shape) == 2 and shape[0] == n
+                and _is_int(shape[1], 1)):
+            raise bad(f"layer {name!r}: shape {shape!r} is not [{n}, D >= 1]")
+        if not _is_int(e["offset"]):
+            raise bad(f"layer {name!r}: offset {e['offset']!r} is not an integer >= 0")
+        if not (isinstance(e["raw_shape"], list) and all(_is_int(v) for v in e["raw_shape"])):
+            raise bad(f"layer {name!r}: raw_shape {e['raw_shape']!r} is not a list of sizes")
+        if not (isinstance(e["module_type"], str) and isinstance(e["kind"], str)
+                and _is_int(e["depth"]) and isinstance(e["relative_depth"], (int, float))
+                and not isinstance(e["relative_depth"], bool)):
+            raise bad(f"layer {name!r}: module_type, kind, depth or relative_depth has the "
+                      f"wrong type")
+        names.add(name)
+        files.add(file)
+    return manifest
 
 
 def _runs(done: set[int]) -> list[list[int]]:
@@ -96,6 +186,7 @@ class ActivationStore:
         self._done: set[int] | None = None
         self._dirty = False
         self._last_save = time.monotonic()
+        self._verified: set[str] = set()
 
     # -- reading -----------------------------------------------------------------------
     @classmethod
@@ -112,10 +203,7 @@ class ActivationStore:
             manifest = json.loads(mpath.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"ActivationStore.open: cannot read {mpath}: {exc}") from None
-        if manifest.get("format") != FORMAT:
-            raise InputError(f"ActivationStore.open: {mpath} is not an idscope activation "
-                             f"manifest")
-        return cls(path, manifest)
+        return cls(path, validate_manifest(manifest, str(mpath)))
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -153,7 +241,56 @@ class ActivationStore:
         raise InputError(f"ActivationStore: no layer {layer!r}; layers: {self.layers}")
 
     def file(self, layer: str) -> Path:
-        return self.path / self.info(layer)["file"]
+        return self._inside(self.info(layer)["file"])
+
+    def _inside(self, file: str) -> Path:
+        """``self.path / file``, refused unless it resolves to a file directly in the store
+        (a symlink out of the folder, or a name that is not one the store makes)."""
+        if not _FILE_RE.fullmatch(file):
+            raise InputError(f"ActivationStore: {file!r} is not a layer file name of the store")
+        f = self.path / file
+        real = f.resolve()
+        if real.parent != self.path.resolve():
+            raise InputError(f"ActivationStore: {f} resolves to {real}, outside the store "
+                             f"{self.path}")
+        return f
+
+    def verify(self, layers: list[str] | None = None) -> None:
+        """Check that each layer's file (default: all) exists inside the store and that its
+        ``.npy`` header agrees with the manifest; :class:`InputError` otherwise."""
+        for layer in self.layers if layers is None else layers:
+            self._layer_file(layer)
+
+    def _layer_file(self, layer: str) -> tuple[dict[str, Any], Path]:
+        """The manifest entry and path of ``layer``, after checking (once) that its file
+        exists inside the store and that its ``.npy`` header matches the manifest."""
+        entry = self.info(layer)
+        f = self._inside(entry["file"])
+        if layer in self._verified:
+            return entry, f
+        n, d = entry["shape"]
+        try:
+            with open(f, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read(fh)
+                offset = fh.tell()
+                size = os.fstat(fh.fileno()).st_size
+        except FileNotFoundError:
+            raise InputError(f"ActivationStore: the file {entry['file']} of layer {layer!r} "
+                             f"is missing from {self.path}; rebuild the store (resume=False) "
+                             f"or delete the folder") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"ActivationStore: {f} is not a readable .npy file ({exc})"
+                             ) from None
+        if (tuple(shape) != (n, d) or fortran or dtype != self.dtype
+                or offset != entry["offset"] or size < offset + n * d * self.dtype.itemsize):
+            raise InputError(f"ActivationStore: {entry['file']} holds {tuple(shape)} {dtype} "
+                             f"at byte {offset} in {size} bytes; the manifest says ({n}, {d}) "
+                             f"{self.dtype} at byte {entry['offset']}")
+        self._verified.add(layer)
+        return entry, f
 
     def __getitem__(self, layer: str) -> np.memmap:
         if not self.complete:
@@ -163,8 +300,8 @@ class ActivationStore:
         return self._memmap(layer)
 
     def _memmap(self, layer: str) -> np.memmap:
-        entry = self.info(layer)
-        arr = np.load(self.path / entry["file"], mmap_mode="r", allow_pickle=False)
+        entry, f = self._layer_file(layer)
+        arr = np.load(f, mmap_mode="r", allow_pickle=False)
         if tuple(arr.shape) != tuple(entry["shape"]) or arr.dtype != self.dtype:
             raise InputError(f"ActivationStore: {entry['file']} has shape {arr.shape} and "
                              f"dtype {arr.dtype}; the manifest says {tuple(entry['shape'])} "
@@ -186,14 +323,14 @@ class ActivationStore:
     def read_rows(self, layer: str, start: int, stop: int) -> np.ndarray:
         """Rows ``[start, stop)`` of ``layer`` as a new array (read with ``pread``, so the
         pages do not stay mapped in this process)."""
-        entry = self.info(layer)
+        entry, f = self._layer_file(layer)
         n, d = entry["shape"]
         start, stop = max(0, start), min(n, stop)
         out = np.empty((max(0, stop - start), d), dtype=self.dtype)
         if out.size == 0:
             return out
         offset = int(entry["offset"]) + start * d * self.dtype.itemsize
-        fd = os.open(self.path / entry["file"], os.O_RDONLY)
+        fd = os.open(f, os.O_RDONLY)
         try:
             pread_exact(fd, out, offset)
         except OSError as exc:
@@ -205,8 +342,8 @@ class ActivationStore:
     def read_cols(self, layer: str, start: int, stop: int) -> np.ndarray:
         """Columns ``[start, stop)`` of every row as a new C-ordered array (a fresh mapping,
         closed before returning)."""
-        entry = self.info(layer)
-        mm = np.memmap(self.path / entry["file"], dtype=self.dtype, mode="r",
+        entry, f = self._layer_file(layer)
+        mm = np.memmap(f, dtype=self.dtype, mode="r",
                        offset=int(entry["offset"]), shape=tuple(entry["shape"]))
         try:
             return np.array(mm[:, start:stop], order="C")
@@ -264,7 +401,8 @@ class ActivationStore:
     def _open_files(self) -> None:
         for entry in self._manifest["layers"]:
             if entry["name"] not in self._fds:
-                self._fds[entry["name"]] = os.open(self.path / entry["file"], os.O_RDWR)
+                _, f = self._layer_file(entry["name"])
+                self._fds[entry["name"]] = os.open(f, os.O_RDWR)
 
     def _close_files(self) -> None:
         for fd in self._fds.values():
@@ -310,10 +448,13 @@ class ActivationStore:
             self._last_save = time.monotonic()
 
     def _remove_files(self) -> None:
-        """Delete this store's own files (layer files and manifest), nothing else."""
+        """Delete this store's own files (layer files and manifest), nothing else: only
+        names the store makes, directly in its folder; a symlink is removed, never what it
+        points to."""
         for entry in self._manifest.get("layers", []):
-            if "file" in entry:
-                (self.path / entry["file"]).unlink(missing_ok=True)
+            file = entry.get("file") if isinstance(entry, dict) else None
+            if isinstance(file, str) and _FILE_RE.fullmatch(file):
+                (self.path / file).unlink(missing_ok=True)  # unlink does not follow links
         (self.path / MANIFEST).unlink(missing_ok=True)
 
     def _cleanup(self) -> None:

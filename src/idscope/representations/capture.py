@@ -41,9 +41,11 @@ from .activation_store import (
     row_fingerprint,
 )
 from .activation_store import temporary_store_path as _tmp_path
+from .forward import call_model
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
 from .models import describe_model
+from .text import token_inputs
 
 __all__ = ["activations", "SEQUENCE_POLICIES"]
 
@@ -83,8 +85,10 @@ def activations(
     Parameters
     ----------
     model : nn.Module
-    data : tensor, array, np.memmap, Dataset or DataLoader
-        Samples along the first axis. A memmap is read batch by batch. Datasets and
+    data : tensor, array, np.memmap, dict, Dataset or DataLoader
+        Samples along the first axis; a dict of token tensors (``input_ids``,
+        ``attention_mask``, ...) is :class:`~idscope.representations.text.TokenInputs`.
+        A memmap is read batch by batch. Datasets and
         DataLoaders may yield inputs, ``(inputs, labels, ...)`` tuples (the first element is
         the input) or dicts of keyword arguments for the model (label keys dropped).
     layers : str, type or list
@@ -353,7 +357,8 @@ def _float_dtype(model: nn.Module) -> torch.dtype:
 # batches
 # ----------------------------------------------------------------------------------------
 def _forward(model: nn.Module, inputs: Any) -> Any:
-    return model(**inputs) if isinstance(inputs, dict) else model(inputs)
+    # shape and dtype mismatches between data and model become one line (forward.py)
+    return call_model(model, inputs)
 
 
 def _to_device(inputs: Any, device: torch.device) -> Any:
@@ -469,6 +474,7 @@ def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_des
     if not st.complete and source.shuffled:
         raise InputError(f"activations: cannot resume {path}: the DataLoader shuffles, so "
                          f"its batches differ from the first run; pass resume=False")
+    st.verify()  # files inside the store and as the manifest describes them
     return st
 
 
@@ -538,13 +544,18 @@ class _ArraySource(_Source):
     def describe(self):
         X = self.X
         kind = "tensor" if isinstance(X, torch.Tensor) else "memmap" if is_memmap(X) else "array"
-        h = hashlib.sha256(f"{tuple(X.shape)}:{X.dtype}".encode())
+        h = hashlib.sha256(f"all rows:{tuple(X.shape)}:{X.dtype}".encode())
         if self.index is not None:
             h.update(np.ascontiguousarray(self.index, dtype=np.int64).tobytes())
-        for a in sorted({0, self.n // 2, self.n - 1}):
-            row = self._take(a, a + 1)
-            row = row.numpy() if isinstance(row, torch.Tensor) else row
-            h.update(np.ascontiguousarray(row).tobytes())
+        # every row, streamed in ~64 MiB blocks: a store is reused only for the same data
+        row_bytes = int(np.prod(X.shape[1:], dtype=np.int64)) * (
+            X.element_size() if isinstance(X, torch.Tensor) else X.dtype.itemsize)
+        step = max(1, (64 << 20) // max(1, row_bytes))
+        for a in range(0, self.n, step):
+            block = self._take(a, min(a + step, self.n))
+            if isinstance(block, torch.Tensor):  # its bytes (bfloat16 has no numpy dtype)
+                block = block.detach().cpu().contiguous().view(torch.uint8).numpy()
+            h.update(np.ascontiguousarray(block).data)
         out = {"kind": kind, "shape": list(map(int, X.shape)), "dtype": str(X.dtype),
                "n_samples": self.n, "subset": self.index is not None,
                "fingerprint": h.hexdigest()[:16]}
@@ -591,6 +602,9 @@ class _LoaderSource(_Source):
     def describe(self):
         ds = getattr(self.loader, "dataset", None)
         h = hashlib.sha256(f"{type(ds).__qualname__}:{self.n}:{self.n_batches}".encode())
+        for part in (getattr(getattr(ds, "dataset", ds), "fingerprint", None),
+                     getattr(ds, "indices", None)):  # token inputs (and a Subset of them)
+            h.update(repr(part() if callable(part) else part).encode())
         return {"kind": "dataset" if self.wrapped else "dataloader",
                 "dataset": type(ds).__qualname__, "n_samples": self.n,
                 "shuffled": self.shuffled, "fingerprint": h.hexdigest()[:16]}
@@ -610,6 +624,7 @@ def _make_source(data: Any, batch_size: int, index: Any, transform, dtype: torch
                  ) -> _Source:
     from torch.utils.data import DataLoader, Dataset, Subset
 
+    data = token_inputs(data)  # a dict of input_ids, attention_mask, ...: one per sample
     if isinstance(data, DataLoader):
         if index is not None:
             raise InputError("activations: index cannot be combined with a DataLoader; "

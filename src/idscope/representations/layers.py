@@ -152,6 +152,10 @@ class Trace:
             return LayerInfo("output", "output", "output", self.total_depth,
                              1.0 if self.total_depth else 0.0)
         c = self.calls[name]
+        position = getattr(c.module, "layer_position", None)
+        if position is not None:  # a hidden state l of L (representations.hidden_states)
+            return LayerInfo(name, type(c.module).__name__, "hidden", position[0],
+                             position[0] / max(position[1], 1))
         return LayerInfo(name, type(c.module).__name__, _kind(c.module), c.depth,
                          c.depth / total if self.total_depth else 0.0)
 
@@ -252,12 +256,25 @@ def select_layers(model: nn.Module, layers: Any, trace: Trace) -> list[LayerInfo
     - ``"last_hidden"``: the last module to finish before the head (the last convolution or
       linear layer) starts: the representation the classifier reads;
     - ``"all"``: input, every leaf module that ran, output.
+
+    For a model whose input is token ids (its first module is an embedding, or a
+    transformers model whose main input is ``input_ids``) the presets leave out ``"input"``
+    (raw ids are no representation), and they skip modules whose output is not one row per
+    sample (GPT-2's position embeddings). For the hidden states of a
+    :class:`~idscope.representations.hidden_states.HiddenStates` wrapper, ``"paper"``,
+    ``"ansuini"`` and ``"all"`` select every hidden state and ``"last_hidden"`` the last.
     """
     items = normalize_spec(layers)
     names = {n for n, _ in model.named_modules() if n}
     ran = trace.calls
     out_names = {n for n, c in ran.items() if c.output is trace.output}
     chosen: set[str] = set()
+    hidden = sorted((n for n, c in ran.items() if hasattr(c.module, "layer_position")),
+                    key=lambda n: ran[n].end)
+    batch = trace.output.shape[0] if trace.output.ndim else None
+    per_sample = {n for n, c in ran.items() if c.output is not None and c.output.ndim
+                  and c.output.shape[0] == batch}
+    ends = {"output"} if _token_input(model, trace) else {"input", "output"}
     for item in items:
         if isinstance(item, type):
             hit = {n for n, c in ran.items() if isinstance(c.module, item)}
@@ -267,17 +284,19 @@ def select_layers(model: nn.Module, layers: Any, trace: Trace) -> list[LayerInfo
             chosen |= hit
         elif item in ("input", "output"):
             chosen.add(item)
+        elif hidden and item in ("paper", "ansuini", "all", "last_hidden"):
+            chosen |= set(hidden) if item != "last_hidden" else {hidden[-1]}
         elif item in ("paper", "ansuini"):
             hit = {n for n, c in ran.items()
                    if c.leaf and (is_pooling(c.module) or _kind(c.module) == "linear")}
             hit -= out_names
             if item == "ansuini":
                 hit = {_inplace_consumer(trace, n) for n in hit}
-            chosen |= hit | {"input", "output"}
+            chosen |= (hit & per_sample) | ends
         elif item == "last_hidden":
             chosen.add(_last_hidden(trace))
         elif item == "all":
-            chosen |= {n for n, c in ran.items() if c.leaf} | {"input", "output"}
+            chosen |= {n for n, c in ran.items() if c.leaf} & per_sample | ends
         elif any(ch in item for ch in "*?["):
             hit = {n for n in ran if fnmatch.fnmatchcase(n, item)}
             if not hit:
@@ -303,6 +322,16 @@ def select_layers(model: nn.Module, layers: Any, trace: Trace) -> list[LayerInfo
         return float(ran[name].end)
 
     return [trace.info(n) for n in sorted(chosen, key=order)]
+
+
+def _token_input(model: nn.Module, trace: Trace) -> bool:
+    """Whether the model reads token ids: a transformers text model, or one whose first
+    module to run is an embedding."""
+    if getattr(model, "main_input_name", None) == "input_ids":
+        return True
+    leaves = [c for c in trace.calls.values() if c.leaf]
+    return bool(leaves) and isinstance(min(leaves, key=lambda c: c.start).module,
+                                       nn.Embedding)
 
 
 def _inplace_consumer(trace: Trace, name: str) -> str:

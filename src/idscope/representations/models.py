@@ -46,10 +46,14 @@ def load_model(
           of that module or file);
         - ``"torchvision:NAME"`` / ``"timm:NAME"``: an architecture with random weights, only
           when those packages import;
+        - ``"efficientnet-lite0"`` (ImageNet weights) and ``"all-MiniLM-L6-v2"`` (alias
+          ``"minilm"``; also ``"transformers:all-MiniLM-L6-v2"``): pretrained networks from
+          installed packages, see :mod:`idscope.representations.pretrained`;
         - ``"transformers:TYPE"`` (``resnet``, ``vit``, ``convnext``, ... any model type of
           ``transformers.AutoConfig.for_model``) or ``"transformers:DIR"`` (a local folder with
           ``config.json``, and ``model.safetensors`` if weights are wanted): built from the
-          configuration with random initialisation; hub names are refused (no download).
+          configuration (as the class its ``architectures`` names) with random
+          initialisation, then the folder's weights; hub names are refused (no download).
     weights : path, optional
         A ``state_dict`` in ``.pt``/``.pth``/``.bin``/``.ckpt`` (read with
         ``torch.load(weights_only=True)``) or ``.safetensors``.
@@ -84,7 +88,17 @@ def load_model(
 
 
 def _from_string(spec: str, weights, config, num_classes, input_shape):
+    from .pretrained import PRETRAINED, pretrained_source
+
     prefix, _, rest = spec.partition(":")
+    if spec.lower() in PRETRAINED or (prefix == "transformers" and rest.lower() in PRETRAINED):
+        kind, found = pretrained_source(rest if prefix == "transformers" else spec)
+        if kind == "transformers":
+            return _transformers(str(found), weights, config, num_classes, input_shape)
+        if config or num_classes is not None:
+            raise InputError(f"load_model: {spec!r} is a fixed pretrained network; "
+                             f"config and num_classes do not apply")
+        return found, weights
     if prefix == "torchvision":
         return _torchvision(rest, config, num_classes), weights
     if prefix == "timm":
@@ -213,7 +227,12 @@ def _transformers(name: str, weights, config: dict, num_classes, input_shape):
             if hasattr(cfg, "image_size"):
                 cfg.image_size = shape[1]
     model = None
-    for auto in ("AutoModelForImageClassification", "AutoModel"):
+    # a local folder names the class its weights belong to (GPT2LMHeadModel, BertModel, ...)
+    for arch in (getattr(cfg, "architectures", None) or [])[:1] if path.is_dir() else []:
+        cls = getattr(transformers, str(arch), None)
+        if isinstance(cls, type) and issubclass(cls, nn.Module):
+            model = cls(cfg)
+    for auto in ("AutoModelForImageClassification", "AutoModel") if model is None else ():
         try:
             model = getattr(transformers, auto).from_config(cfg)
             break
@@ -263,6 +282,15 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, strict: bool = Tr
     except RuntimeError as exc:  # shape mismatches are raised even when not strict
         raise InputError(f"load_model: {path.name} does not fit {type(model).__name__}: "
                          f"{str(exc).strip().splitlines()[-1][:300]}") from None
+    if missing and callable(getattr(model, "tie_weights", None)):
+        # transformers leaves tied weights (GPT-2's lm_head = wte) out of its files
+        model.tie_weights()
+        params = model.state_dict()
+        loaded = {params[k].data_ptr() for k in state if k in params}
+        missing = [k for k in missing if params[k].data_ptr() not in loaded]
+    # older files hold buffers that are no longer saved (BERT's position_ids): harmless
+    buffers = dict(model.named_buffers())
+    unexpected = [k for k in unexpected if k not in buffers]
     if strict and (missing or unexpected):
         parts = []
         if missing:

@@ -36,11 +36,12 @@ from torch import nn
 
 from .._atomic import write_json
 from .._errors import DuplicatePointsError, IdscopeError, InputError
-from .._validation import check_choice, check_int
+from .._validation import check_choice, check_int, check_samples
 from ..estimators.pca import components_for_variance, pca_spectrum
 from .activation_store import ActivationStore
 from .capture import activations
 from .layer_estimates import OTHER_ESTIMATORS, neighbour_estimates
+from .text import token_inputs
 
 __all__ = ["profile", "profile_store", "Profile", "ProfileRow", "reinitialized"]
 
@@ -272,6 +273,8 @@ def profile(
     Profile
     """
     caller = "profile"
+    data = token_inputs(data)  # a dict of token tensors: its length is the samples, not keys
+    check_samples(data, caller=caller)  # NaN input would give an all-NaN table, 1-D a model error
     if n is not None:
         n = check_int(n, "n", caller=caller, low=3)
     models = {label: model, **_comparisons(model, compare, seed, label)}
@@ -340,8 +343,7 @@ def profile_store(
         raise InputError(f"{caller}: estimator_options for unknown estimator(s) "
                          f"{sorted(unknown)}")
     layers = st.layers if layers is None else list(layers)
-    for name in layers:
-        st.info(name)  # raises for unknown layers
+    st.verify(layers)  # unknown layers, missing or altered files: one error, not a row note
 
     from tqdm.auto import tqdm
 

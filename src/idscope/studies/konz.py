@@ -119,9 +119,9 @@ def sweep_config(s: DemoSettings) -> dict[str, Any]:
 
 
 def run_sweep_experiment(run: Run) -> None:
-    """Binary tasks at several training-set sizes through :func:`idscope.experiments.
-    executors.run_sweep` (resumable, in ``DIR/sweep``); the runs of this configuration
-    become the table ``sweep_results``."""
+    """Binary tasks at several training-set sizes through :func:`idscope.sweeps.run_sweep`
+    (resumable, in ``DIR/sweep``); the runs of this configuration become the table
+    ``sweep_results``."""
     from ..sweeps.config import parse_config
     from ..sweeps.executors import run_sweep
     from ..sweeps.plan import make_plan

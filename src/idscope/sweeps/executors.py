@@ -1,12 +1,19 @@
 """Executors run a sweep's jobs; :func:`run_sweep` ties config, plan, executor and results.
 
 * ``local`` — in this process (``workers=1``, the default) or a pool of ``workers`` spawned
-  processes;
+  processes, which die with the sweep (:func:`idscope._processes.die_with_parent`: also
+  after a SIGKILL of the sweep) and are stopped at once on Ctrl-C;
 * ``ray`` — one Ray task per run on ``ray.init(address=...)``: an existing cluster when an
   address is given (``"auto"``, ``"ray://host:10001"``, ...), else a local Ray instance with
-  ``workers`` CPUs, started and shut down by the sweep. ``num_gpus`` is requested per task.
+  ``workers`` CPUs, started and shut down by the sweep. A local instance listens on the
+  loopback interface only (Ray's servers have no authentication of their own worth
+  exposing), and its processes end with the sweep, also when the sweep is killed
+  (:func:`idscope._processes.reap_descendants`). ``num_gpus`` is requested per task.
   Ray is an optional dependency (``pip install idscope[ray]``), imported only here; the
   workers of a cluster need idscope installed in the same version.
+
+A sweep holds the lock of its output folder (:mod:`idscope._lock`): a second sweep into the
+same folder fails with one line instead of interleaving its table writes with the first.
 
 Each run is single-threaded by default (``training.threads = 1``), so a run gives the same
 numbers in any executor; parallelism comes from the workers.
@@ -18,12 +25,15 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import _atomic
 from .._errors import IdscopeError, InputError, MissingDependencyError
+from .._lock import folder_lock
+from .._processes import pool_worker_init, reap_descendants
 from .config import SweepConfig, load_config
 from .plan import Job, SweepPlan, make_plan
 from .results import ResultsStore
@@ -68,25 +78,48 @@ class LocalExecutor:
                 yield _call(fn, job, components)
             return
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
         from concurrent.futures.process import BrokenProcessPool
 
         # spawn, not fork: forking a process that has started torch threads can deadlock.
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
-                                   mp_context=mp.get_context("spawn"))
+                                   mp_context=mp.get_context("spawn"),
+                                   initializer=pool_worker_init, initargs=(os.getpid(),))
+        finished = False
         try:
-            futures = {pool.submit(_call, fn, job, components): job for job in jobs}
-            for fut in as_completed(futures):
-                try:
-                    yield fut.result()
-                except BrokenProcessPool:
-                    raise RunFailedError(
-                        "a worker process of the local pool died (killed, out of memory, or "
-                        "a script that starts a sweep with workers > 1 outside an "
-                        "`if __name__ == '__main__':` block); finished runs are saved, rerun "
-                        "to resume") from None
+            pending = {pool.submit(_call, fn, job, components) for job in jobs}
+            while pending:
+                # A timeout, so that this thread runs Python's signal handlers (Ctrl-C)
+                # even when the kernel delivered the signal to another thread.
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        yield fut.result()
+                    except BrokenProcessPool:
+                        raise RunFailedError(
+                            "a worker process of the local pool died (killed, out of memory, "
+                            "or a script that starts a sweep with workers > 1 outside an "
+                            "`if __name__ == '__main__':` block); finished runs are saved, "
+                            "rerun to resume") from None
+            finished = True
         finally:
+            if not finished:
+                # Ctrl-C, a failed run, or the caller stopped reading: the runs in flight
+                # are lost anyway, so end the workers now instead of waiting for them.
+                _kill_workers(pool)
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: Any) -> None:
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            proc.kill()
+        except (OSError, ValueError):
+            pass
 
 
 def _import_ray():
@@ -131,15 +164,29 @@ class RayExecutor:
         if not jobs:
             return
         ray = _import_ray()
-        started = False
-        if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-            if self.address:
-                kwargs["address"] = self.address
-            elif self.workers:
-                kwargs["num_cpus"] = self.workers
-            ray.init(**kwargs)
-            started = True
+        if ray.is_initialized():
+            yield from self._map(ray, fn, jobs, components)
+            return
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if self.address:
+            ray.init(address=self.address, **kwargs)
+            try:
+                yield from self._map(ray, fn, jobs, components)
+            finally:
+                ray.shutdown()
+            return
+        if self.workers:
+            kwargs["num_cpus"] = self.workers
+        with reap_descendants():
+            with _loopback_only(ray):
+                ray.init(_node_ip_address="127.0.0.1", **kwargs)
+            try:
+                yield from self._map(ray, fn, jobs, components)
+            finally:
+                ray.shutdown()
+
+    def _map(self, ray: Any, fn: RunFn, jobs: list[Job], components: Any
+             ) -> Iterator[Outcome]:
         remote = ray.remote(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                             max_retries=0)(_call)
         pending: list[Any] = []
@@ -157,8 +204,36 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     pass
-            if started:
-                ray.shutdown()
+
+
+@contextmanager
+def _loopback_only(ray: Any) -> Iterator[None]:
+    """Make a local Ray instance listen on 127.0.0.1 only.
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` alone is turned back into the machine's
+    routable address; Ray keeps loopback only where it treats the node as a single-machine
+    one (its ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` mode, read once at import). So that
+    mode is set for the processes Ray starts (environment) and for this process's already
+    imported Ray (its constant), and both are restored afterwards, so that a later
+    connection to a real cluster is not affected. ``tests/test_runs_ray.py`` checks every
+    listening socket of the instance.
+    """
+    var = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    old_env = os.environ.get(var)
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    old_const = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[var] = "0"
+    if old_const is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if old_env is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = old_env
+        if old_const is not None:
+            constants.ENABLE_RAY_CLUSTER = old_const
 
 
 def _call(fn: RunFn, job: Job, components: Any) -> Outcome:
@@ -250,8 +325,18 @@ def run_sweep(
                                 address=address if address is not None else ex.address,
                                 num_gpus=num_gpus if num_gpus is not None else ex.num_gpus)
     plan: SweepPlan = make_plan(config, components)
+    with folder_lock(out_dir, what=f"sweep {config.name}"):
+        return _run_locked(config, plan, out_dir, executor, components, run_fn, keep_going,
+                           progress)
+
+
+def _run_locked(config: SweepConfig, plan: SweepPlan, out_dir: str | os.PathLike,
+                executor: Any, components: Components | None, run_fn: RunFn,
+                keep_going: bool, progress: bool | None) -> SweepResult:
+    """The part of :func:`run_sweep` that writes ``out_dir`` (its lock held)."""
     store = ResultsStore(out_dir)
-    store.write_manifest({"config": config.to_dict(), "keys": list(plan.keys)})
+    store.remove_temporaries()  # left by a sweep killed mid-write on a file system without
+    store.write_manifest({"config": config.to_dict(), "keys": list(plan.keys)})  # O_TMPFILE
     store.write_tables()  # consolidate runs of a sweep killed before its last table write
     done = store.done_keys()
     todo = plan.pending(done)
@@ -263,8 +348,9 @@ def run_sweep(
     bar = tqdm(total=len(plan), initial=skipped, desc=f"sweep {config.name}", unit="run",
                disable=not show)
     n_run, failed = 0, []
+    outcomes = executor.map(run_fn, todo, components)
     try:
-        for outcome in executor.map(run_fn, todo, components):
+        for outcome in outcomes:
             job, err = outcome.job, outcome.error
             failure_file = store.out_dir / "failed" / f"{job.key}.txt"
             if err is not None:
@@ -285,6 +371,11 @@ def run_sweep(
                 n_run += 1
             bar.update(1)
     finally:
+        # Stop the executor now (its workers, a local Ray instance), not whenever the
+        # generator is garbage-collected: on Ctrl-C or a failed run the sweep exits at once.
+        close = getattr(outcomes, "close", None)
+        if close is not None:
+            close()
         bar.close()
     return SweepResult(store.out_dir, len(plan), skipped, n_run, len(failed),
                        (store.parquet_path, store.csv_path) if store.parquet_path.exists()

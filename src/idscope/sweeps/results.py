@@ -111,13 +111,25 @@ class ResultsStore:
         df = self.table()
         written = []
         if _has_pyarrow():
-            with _atomic.atomic_path(self.parquet_path, suffix=".parquet") as tmp:
-                df.to_parquet(tmp, index=False)
+            with _atomic.atomic_file(self.parquet_path) as fh:
+                df.to_parquet(fh, index=False)
             written.append(self.parquet_path)
-        with _atomic.atomic_path(self.csv_path, suffix=".csv") as tmp:
-            df.to_csv(tmp, index=False)
+        _atomic.write_text(self.csv_path, df.to_csv(index=False))
         written.append(self.csv_path)
         return written
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete the hidden temporary files of atomic writes (``.NAME.*``) that a killed
+        sweep left behind where the file system could not write unnamed files; call only
+        while holding the folder's lock (no write is in progress)."""
+        stale = [p for p in self.out_dir.glob(".*")
+                 if p.name.startswith((".results.parquet.", ".results.csv.", ".sweep.json."))]
+        for sub in (self.runs_dir, self.out_dir / "failed"):
+            stale += sub.glob(".*") if sub.is_dir() else []
+        removed = [p for p in stale if p.is_file()]
+        for p in removed:
+            p.unlink(missing_ok=True)
+        return removed
 
     def write_manifest(self, info: dict[str, Any]) -> Path:
         path = self.out_dir / "sweep.json"

@@ -45,7 +45,8 @@ from .loop import (
     predict_labels,
 )
 
-__all__ = ["attack", "evaluate_robustness", "RobustnessResult", "METHODS", "NORMS"]
+__all__ = ["attack", "evaluate_robustness", "RobustnessResult", "METHODS", "NORMS",
+           "attacked_local_id", "AttackedLocalID"]
 
 METHODS = ("fgsm", "pgd")
 NORMS = ("linf", "l2")
@@ -411,3 +412,49 @@ def evaluate_robustness(
                 "step_size": step_size, "random_start": random_start, "keep_best": keep_best,
                 "seed": seed, "batch_size": batch_size}
     return RobustnessResult(tuple(rows), clean_loss, clean_acc, n, settings)
+
+
+@dataclass(frozen=True)
+class AttackedLocalID:
+    """Local ID (Levina–Bickel MLE, k neighbours) of clean inputs among the other clean
+    inputs, ``clean`` (N,), and of their attacked versions among the clean inputs (each
+    without its own source), ``attacked`` (N,): the LID signal of adversarial examples (Ma
+    et al., ICLR 2018), in input space or in a layer's representation."""
+
+    clean: np.ndarray
+    attacked: np.ndarray
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"median_clean": float(np.median(self.clean)),
+                "median_attacked": float(np.median(self.attacked)),
+                "clean": self.clean.tolist(), "attacked": self.attacked.tolist(),
+                "settings": dict(self.settings)}
+
+
+def attacked_local_id(model: nn.Module, X: Any, y: Any, *, eps: float = 2 / 255,
+                      method: str = "fgsm", k: int = 20, layer: str | None = None,
+                      data_range: tuple[float, float] = (0.0, 1.0), seed: int = 0,
+                      **attack_options: Any) -> AttackedLocalID:
+    """Local ID of clean vs attacked inputs (:func:`attack` with ``eps``, ``method``,
+    ``data_range``, ``seed`` and ``attack_options``); ``layer`` measures it on that layer's
+    activations (see :func:`idscope.activations`) instead of the flattened inputs."""
+    from ..geometry import local_id
+
+    adv = attack(model, X, y, method=method, eps=eps, data_range=data_range, seed=seed,
+                 **attack_options).detach().cpu()
+    Xt, _ = _as_tensors((X, y), "data", "attacked_local_id", _model_dtype(model))
+    clean, attacked = (_representation(model, t, layer) for t in (Xt, adv))
+    settings = {"eps": eps, "method": method, "k": k, "layer": layer,
+                "data_range": list(data_range), "seed": seed, **attack_options}
+    return AttackedLocalID(local_id(clean, k),
+                           local_id(attacked, k, reference=clean, paired=True), settings)
+
+
+def _representation(model: nn.Module, X: torch.Tensor, layer: str | None) -> np.ndarray:
+    if layer is None:
+        return X.reshape(X.shape[0], -1).double().numpy()
+    from ..representations import activations
+
+    store = activations(model, X, layers=[layer])
+    return np.asarray(store[layer], dtype=np.float64)

@@ -1,0 +1,36 @@
+"""Which exact search answers a query fastest: a k-d tree or float32 products.
+
+The rule comes from ``benchmarks/neighbors.py`` (table in the README, "How exact and how
+fast"): a k-d tree's cost grows quickly with the dimension and slowly with N; the tiled
+products cost O(N²·D) whatever the dimension.
+"""
+
+from __future__ import annotations
+
+from .source import PointSource
+
+__all__ = ["ALGORITHMS", "choose_algorithm", "tree_possible"]
+
+ALGORITHMS = ("auto", "tree", "brute")
+
+
+def tree_possible(src: PointSource, ref: PointSource, budget: int) -> bool:
+    """The tree path needs CPU data whose float64 copy fits in memory."""
+    if src.device.type != "cpu" or src.is_torch or ref.is_torch:
+        return False
+    copies = 8 * src.d * (src.n + (0 if ref is src else ref.n))
+    return not (src.streamed or ref.streamed) or copies <= 4 * budget
+
+
+def tree_max_dim(n: int) -> int:
+    """Largest dimension for which the tree wins at this many reference points."""
+    if n < 2_000:
+        return 3
+    return 8
+
+
+def choose_algorithm(src: PointSource, ref: PointSource, k: int, budget: int) -> str:
+    """``"tree"`` or ``"brute"`` for this search (see module)."""
+    if tree_possible(src, ref, budget) and src.d <= tree_max_dim(ref.n):
+        return "tree"
+    return "brute"
