@@ -17,7 +17,8 @@ from idscope.representations import (
     profiling,
     reinitialized,
 )
-from idscope.representations.profiling import _pca_count, _resample_masks
+from idscope.representations.layer_estimates import _resample_masks
+from idscope.representations.profiling import _pca_count
 
 
 def torus(n: int, d: int, seed: int) -> np.ndarray:

@@ -35,12 +35,12 @@ from torch import nn
 from .._errors import InputError
 from .._runtime import torch_threads
 from .._validation import check_choice, check_int
-from .loop import (
-    _as_tensors,
-    _check_labels_fit,
-    _eval_mode,
-    _model_device,
-    _model_dtype,
+from .torch_utils import (
+    as_tensors,
+    check_labels_fit,
+    eval_mode,
+    model_device,
+    model_dtype,
     per_sample_loss,
     predict_labels,
 )
@@ -221,11 +221,11 @@ def attack(
     lo, hi = _check_range(data_range, caller)
     steps = check_int(steps, "steps", caller=caller, low=1)
     alpha = _alpha(step_size, e, steps, caller)
-    Xt, yt = _as_tensors((X, y), "data", caller, _model_dtype(model))
+    Xt, yt = as_tensors((X, y), "data", caller, model_dtype(model))
     _check_in_range(Xt, lo, hi, caller)
-    dev = _model_device(model)
+    dev = model_device(model)
     gen = _generator(seed, dev) if random_start and method == "pgd" else None
-    with _eval_mode(model):
+    with eval_mode(model):
         _check_outputs(model, Xt, yt, dev, caller)
         return _attack(model, Xt.to(dev), yt.to(dev), method=method, eps=e * (hi - lo),
                        norm=norm, steps=steps, alpha=alpha * (hi - lo), lo=lo, hi=hi,
@@ -241,7 +241,7 @@ def _check_outputs(model: nn.Module, X: torch.Tensor, y: torch.Tensor, dev: torc
     except RuntimeError as exc:
         raise InputError(f"{caller}: the model does not accept inputs of shape "
                          f"{tuple(X.shape[1:])}: {exc}") from None
-    _check_labels_fit(y, int(out.reshape(1, -1).shape[1]), "data", caller)
+    check_labels_fit(y, int(out.reshape(1, -1).shape[1]), "data", caller)
 
 
 def _alpha(step_size: Any, eps: float, steps: int, caller: str) -> float:
@@ -309,7 +309,7 @@ def _run_batches(model: nn.Module, Xt: torch.Tensor, yt: torch.Tensor,
                  random_start: bool, keep_best: bool, gen: torch.Generator | None,
                  bar: Any) -> None:
     """Accumulate summed clean and attacked loss / correct counts over batches (in place)."""
-    with _eval_mode(model):
+    with eval_mode(model):
         for start in range(0, Xt.shape[0], batch_size):
             xb = Xt[start:start + batch_size].to(dev)
             yb = yt[start:start + batch_size].to(dev)
@@ -373,10 +373,10 @@ def evaluate_robustness(
     if threads is not None:
         threads = check_int(threads, "threads", caller=caller, low=1)
     alpha = {e: _alpha(step_size, e, steps, caller) for e in eps_list}
-    Xt, yt = _as_tensors((X, y), "data", caller, _model_dtype(model))
+    Xt, yt = as_tensors((X, y), "data", caller, model_dtype(model))
     _check_in_range(Xt, lo, hi, caller)
-    dev = _model_device(model)
-    with _eval_mode(model):
+    dev = model_device(model)
+    with eval_mode(model):
         _check_outputs(model, Xt, yt, dev, caller)
     gen = _generator(seed, dev) if random_start else None
     combos = [(m, e) for m in method_list for e in eps_list]
@@ -443,7 +443,7 @@ def attacked_local_id(model: nn.Module, X: Any, y: Any, *, eps: float = 2 / 255,
 
     adv = attack(model, X, y, method=method, eps=eps, data_range=data_range, seed=seed,
                  **attack_options).detach().cpu()
-    Xt, _ = _as_tensors((X, y), "data", "attacked_local_id", _model_dtype(model))
+    Xt, _ = as_tensors((X, y), "data", "attacked_local_id", model_dtype(model))
     clean, attacked = (_representation(model, t, layer) for t in (Xt, adv))
     settings = {"eps": eps, "method": method, "k": k, "layer": layer,
                 "data_range": list(data_range), "seed": seed, **attack_options}
