@@ -29,8 +29,8 @@ import torch
 from torch import nn
 
 from .._errors import InputError
+from .._runtime import resolve_device
 from .._validation import check_choice, check_int, is_memmap
-from ..neighbors import resolve_device
 from .activation_store import (
     DTYPES,
     FORMAT,
@@ -45,6 +45,7 @@ from .forward import call_model
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
 from .models import describe_model
+from .store_writer import StoreWriter
 from .text import token_inputs
 
 __all__ = ["activations", "SEQUENCE_POLICIES"]
@@ -182,9 +183,7 @@ def activations(
                 infos, shapes, total = _plan(model, spec, first[2], dev, sequence, source.n)
                 manifest = _manifest(description, data_desc, wanted, infos, shapes, total,
                                      seed, source)
-                st = ActivationStore._create(path, manifest)
-                if temporary:
-                    st._make_temporary()
+                st = StoreWriter.create(path, manifest, temporary=temporary).store
             names = st.layers
             module_layers = set(names) - {"input", "output"}
             # Layers whose output the forward pass modifies in place are written inside the
@@ -196,13 +195,13 @@ def activations(
             modules = dict(model.named_modules())
             cursor: dict[str, Any] = {"batch": 0, "start": 0, "seen": set()}
             torch_dtype = torch.float16 if dtype == "float16" else torch.float32
-            st._open_files()
+            sink = StoreWriter(st).open()
 
             def put(name: str, value: Any, where: str) -> None:
                 t = as_tensor(value, where)
                 rows = _rows(t, sequence, torch_dtype)
                 if writer is None or name in sync:  # pwrite copies the values now
-                    st._write(name, cursor["start"], rows)
+                    sink.write(name, cursor["start"], rows)
                 else:  # a view of a live tensor is checked again after it is written
                     check = row_fingerprint(rows) if _aliases(rows, t) else None
                     writer.write(name, cursor["start"], rows, cursor["batch"], check)
@@ -244,7 +243,7 @@ def activations(
                             raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did "
                                              f"not run for batch {b}; cannot capture them")
                         if writer is None:
-                            st._mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
+                            sink.mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
                         else:
                             writer.done(b)
                         if not repair:
@@ -262,8 +261,7 @@ def activations(
             except BaseException:
                 pass
         if st is not None:
-            st._flush_progress()
-            st._close_files()
+            StoreWriter(st).close()
         state.restore(model)
         if temporary and (st is None or not st.complete):
             import shutil
@@ -340,10 +338,7 @@ class _ModelState:
 
 def _model_device(model: nn.Module, device: Any) -> torch.device:
     """``device``, or where the model's first parameter or buffer is (CPU if none)."""
-    if device is None:
-        t = next(itertools.chain(model.parameters(), model.buffers()), None)
-        return t.device if t is not None else torch.device("cpu")
-    return resolve_device(device)
+    return resolve_device(device, model)
 
 
 def _float_dtype(model: nn.Module) -> torch.dtype:

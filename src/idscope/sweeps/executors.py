@@ -22,7 +22,6 @@ numbers in any executor; parallelism comes from the workers.
 from __future__ import annotations
 
 import os
-import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from .. import _atomic
 from .._errors import IdscopeError, InputError, MissingDependencyError
 from .._lock import folder_lock
 from .._processes import pool_worker_init, reap_descendants
+from .._runtime import progress_bar
 from .config import SweepConfig, load_config
 from .plan import Job, SweepPlan, make_plan
 from .results import ResultsStore
@@ -342,11 +342,8 @@ def _run_locked(config: SweepConfig, plan: SweepPlan, out_dir: str | os.PathLike
     todo = plan.pending(done)
     skipped = len(plan) - len(todo)
 
-    from tqdm.auto import tqdm
-
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=len(plan), initial=skipped, desc=f"sweep {config.name}", unit="run",
-               disable=not show)
+    bar = progress_bar(len(plan), f"sweep {config.name}", progress, unit="run",
+                       initial=skipped)
     n_run, failed = 0, []
     outcomes = executor.map(run_fn, todo, components)
     try:

@@ -24,6 +24,7 @@ Conventions
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
-from .._runtime import torch_threads
+from .._runtime import progress_bar, torch_threads
 from .._validation import check_choice, check_int
 from .torch_utils import (
     as_tensors,
@@ -384,13 +385,8 @@ def evaluate_robustness(
     clean = [0.0, 0.0]
     n = Xt.shape[0]
     bar = None
-    if progress:
-        import sys
-
-        if sys.stderr.isatty():
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, desc="attack", unit="sample", leave=False)
+    if progress and sys.stderr.isatty():  # per-sample bars only on a terminal
+        bar = progress_bar(n, "attack", True, unit="sample", leave=False)
     try:
         with torch_threads(threads):
             _run_batches(model, Xt, yt, combos, sums, clean, batch_size=batch_size, dev=dev,

@@ -20,14 +20,13 @@ import torch
 from torch import nn
 
 from .._errors import InputError
-from .._runtime import torch_threads
+from .._runtime import progress_bar, torch_threads
 from .._validation import check_choice, check_int
 from .torch_utils import (
     as_model_input,
     as_tensors,
     check_labels_fit,
     eval_mode,
-    model_device,
     model_dtype,
     per_sample_loss,
     predict_labels,
@@ -105,7 +104,7 @@ def evaluate(model: nn.Module, X: Any, y: Any, batch_size: int = 256, *,
     caller = "evaluate"
     batch_size = check_int(batch_size, "batch_size", caller=caller, low=1)
     Xt, yt = as_tensors((X, y), "data", caller, model_dtype(model))
-    dev = training_device(device) if device is not None else model_device(model)
+    dev = training_device(device, model)
     with eval_mode(model):
         return _evaluate(model, Xt, yt, batch_size, dev)
 
@@ -169,7 +168,8 @@ def train_classifier(
         inside ``torch.random.fork_rng``: the global RNG is left as it was. On CPU the same
         seed, data, model and thread count give bit-identical results.
     device : str or torch.device
-        ``"cpu"`` (default), ``"cuda"``, ``"auto"`` (CUDA when available).
+        ``"cpu"`` (default), ``"cuda"``, ``"auto"`` (CUDA when available), None (where the
+        model is).
     checkpoint : {"last", "best"}
         Keep the last epoch (the protocol of Konz & Mazurowski) or the epoch with the lowest
         test loss (the first such epoch on ties).
@@ -208,7 +208,7 @@ def train_classifier(
     if Xtr.shape[1:] != Xte.shape[1:]:
         raise InputError(f"{caller}: train samples have shape {tuple(Xtr.shape[1:])} but test "
                          f"samples {tuple(Xte.shape[1:])}")
-    dev = training_device(device)
+    dev = training_device(device, model)
     model.to(dev)
     with eval_mode(model), torch.no_grad():
         try:
@@ -251,10 +251,8 @@ def _train_loop(model: nn.Module, Xtr: torch.Tensor, ytr: torch.Tensor, Xte: tor
     history: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = float("inf"), 0, None
     bar = None
-    if progress and sys.stderr.isatty():
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=epochs, desc="train", unit="epoch", leave=False)
+    if progress and sys.stderr.isatty():  # epoch bars only on a terminal: runs are short
+        bar = progress_bar(epochs, "train", True, unit="epoch", leave=False)
     devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
-from ..neighbors import resolve_device
+from .._runtime import resolve_device
 
 __all__ = ["is_single_logit", "per_sample_loss", "predict_labels", "as_model_input",
            "as_tensors", "check_labels_fit", "training_device", "model_device",
@@ -104,10 +104,10 @@ def check_labels_fit(y: torch.Tensor, n_out: int, name: str, caller: str) -> Non
                          f"(e.g. np.unique(y, return_inverse=True))")
 
 
-def training_device(device: Any) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return resolve_device(device)
+def training_device(device: Any, model: nn.Module | None = None) -> torch.device:
+    """Where to train or evaluate: :func:`idscope._runtime.resolve_device` (None: where the
+    model is; ``"auto"``: a GPU when there is one)."""
+    return resolve_device(device, model)
 
 
 def model_device(model: nn.Module) -> torch.device:
