@@ -25,7 +25,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from ..estimators.pca import components_for_variance, pca_spectrum
 from .activation_store import ActivationStore
 from .capture import activations
 from .layer_estimates import OTHER_ESTIMATORS, neighbour_estimates
+from .options import CaptureOptions, EstimateOptions, split_options
 from .text import token_inputs
 
 __all__ = ["profile", "profile_store", "Profile", "ProfileRow", "reinitialized"]
@@ -209,34 +210,29 @@ def profile(
     *,
     layers: Any = "paper",
     n: int | None = None,
-    n_resamples: int = 20,
-    fraction: float = 0.9,
-    estimators: tuple[str, ...] = ("twonn",),
-    pca_threshold: float | None = 0.9,
     seed: int = 0,
     store: str | os.PathLike | None = None,
     compare: Any = None,
     progress: bool = False,
     label: str = "model",
-    batch_size: int = 64,
-    device: Any = None,
-    dtype: str = "float32",
-    sequence: str = "flatten",
-    duplicates: str = "remove",
-    twonn_method: str = "linear",
-    fit_fraction: float = 0.9,
-    estimator_options: dict[str, dict[str, Any]] | None = None,
-    transform: Callable[[Any], Any] | None = None,
-    resume: bool = True,
+    capture: CaptureOptions | None = None,
+    estimate: EstimateOptions | None = None,
     model_spec: str | None = None,
     data_name: str | None = None,
+    **options: Any,
 ) -> Profile:
     """Intrinsic dimension of ``model``'s representations across depth.
 
+    ``profile`` is :func:`~idscope.representations.activations` (how: ``capture``, a
+    :class:`CaptureOptions`) followed by :func:`profile_store` (how: ``estimate``, an
+    :class:`EstimateOptions`), for ``model`` and each ``compare`` model. Every option field
+    is also accepted as a keyword (``profile(model, X, n_resamples=5, batch_size=128)``).
+
     Parameters
     ----------
-    model, data, layers, batch_size, device, dtype, sequence, transform, resume
-        As for :func:`idscope.representations.activations`.
+    model, data, layers
+        As for :func:`idscope.representations.activations`; so are the ``capture`` fields
+        ``batch_size``, ``device``, ``dtype``, ``sequence``, ``transform``, ``resume``.
     n : int, optional
         Profile a seeded random subset of ``n`` samples (Ansuini et al. use 2 000).
     n_resamples : int
@@ -273,6 +269,7 @@ def profile(
     Profile
     """
     caller = "profile"
+    cap, est = split_options(capture, estimate, options, caller)
     data = token_inputs(data)  # a dict of token tensors: its length is the samples, not keys
     check_samples(data, caller=caller)  # NaN input would give an all-NaN table, 1-D a model error
     if n is not None:
@@ -284,17 +281,14 @@ def profile(
     for i, (name, m) in enumerate(models.items()):
         path = None if store is None else (
             Path(store) if i == 0 else Path(f"{store}-{_safe(name)}"))
-        st = activations(m, data, layers=layers, batch_size=batch_size, store=path,
-                         dtype=dtype, device=device, sequence=sequence, progress=progress,
-                         resume=resume, index=index, transform=transform, seed=seed,
+        st = activations(m, data, layers=layers, batch_size=cap.batch_size, store=path,
+                         dtype=cap.dtype, device=cap.device, sequence=cap.sequence,
+                         progress=progress, resume=cap.resume, index=index,
+                         transform=cap.transform, seed=seed,
                          model_spec=model_spec if i == 0 else None, data_name=data_name)
         try:
-            prof = profile_store(st, label=name, n_resamples=n_resamples, fraction=fraction,
-                                 estimators=estimators, pca_threshold=pca_threshold,
-                                 seed=seed, duplicates=duplicates, twonn_method=twonn_method,
-                                 fit_fraction=fit_fraction,
-                                 estimator_options=estimator_options, device=device,
-                                 progress=progress)
+            prof = profile_store(st, label=name, seed=seed, device=cap.device,
+                                 progress=progress, **est.as_kwargs())
         finally:
             if path is None:
                 st._cleanup()
