@@ -28,8 +28,11 @@ For each case and each idscope method (``twonn`` and ``mle`` with k = 20) a fres
 subprocess loads the data, times the method ``--repeats`` times, reads its peak resident
 set size (``getrusage(RUSAGE_SELF).ru_maxrss``; the baseline after importing idscope and
 torch is recorded separately), then times a float32 ``X @ X.T`` of the same shape in the same
-process (for the memmap case the GEMM is accumulated over column chunks read from the file:
-the product itself cannot be held in memory together with X). When ``.venv-peers`` exists
+process, with numpy's BLAS (``X @ X.T`` on one array is a symmetric ``syrk``) and with torch;
+the reference is the faster of the two (medians), since a user would pick it: on this
+machine's AMD CPU torch's MKL runs at about half of OpenBLAS's speed. For the memmap case the
+product is accumulated over column chunks read from the file (the product itself cannot be
+held in memory together with X). When ``.venv-peers`` exists
 (``benchmarks/peers/setup.sh``), scikit-dimension's TwoNN and MLE and DADApy's TwoNN run
 in subprocesses of that venv with a timeout; a peer is skipped when its estimated memory
 exceeds the memory available, and the table says so.
@@ -135,13 +138,15 @@ def _maxrss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _streamed_gemm(X: np.memmap) -> None:
-    """X @ X.T accumulated over column chunks of ~64 MB read from the file (no mapping)."""
+def _streamed_gemm(X: np.memmap, lib: str) -> None:
+    """X @ X.T accumulated over column chunks of ~64 MB read from the file (no mapping),
+    with numpy's BLAS or torch (``lib``)."""
     import torch
 
     n, d = X.shape
     chunk = max(1, (64 << 20) // (4 * n))
     gram = torch.zeros((n, n), dtype=torch.float32)
+    gram_np = gram.numpy()
     buf = np.empty((n, chunk), dtype=np.float32)
     row_bytes = d * 4
     with open(X.filename, "rb", buffering=0) as fh:
@@ -151,8 +156,11 @@ def _streamed_gemm(X: np.memmap) -> None:
             block = buf[:, :w] if w == chunk else np.empty((n, w), dtype=np.float32)
             for i in range(n):
                 os.preadv(fd, [block[i]], X.offset + i * row_bytes + 4 * c)
-            t = torch.from_numpy(block)
-            gram.addmm_(t, t.T)
+            if lib == "numpy":
+                gram_np += block @ block.T
+            else:
+                t = torch.from_numpy(block)
+                gram.addmm_(t, t.T)
 
 
 def worker(spec: dict) -> dict:
@@ -177,17 +185,23 @@ def worker(spec: dict) -> dict:
     peak = _maxrss_mib()
     n_exhaustive = int(idscope.kneighbors(X, 2 if spec["method"] == "twonn" else MLE_K)
                        .n_exhaustive) if spec.get("diagnose") else -1
-    gemm = []
+    runs: dict[str, list[float]] = {"numpy": [], "torch": []}
     for _ in range(spec["gemm_repeats"]):
-        t0 = time.perf_counter()
-        if spec["memmap"]:
-            _streamed_gemm(X)
-        else:
-            Xt = torch.from_numpy(X)
-            G = Xt @ Xt.T
-            del G
-        gemm.append(time.perf_counter() - t0)
-    return {"seconds": seconds, "gemm_seconds": gemm, "peak_rss_mib": peak,
+        for lib in runs:  # interleaved, so that both see the same load
+            t0 = time.perf_counter()
+            if spec["memmap"]:
+                _streamed_gemm(X, lib)
+            elif lib == "numpy":
+                G = X @ X.T
+                del G
+            else:
+                Xt = torch.from_numpy(X)
+                G = Xt @ Xt.T
+                del G
+            runs[lib].append(time.perf_counter() - t0)
+    fastest = min(runs, key=lambda lib: statistics.median(runs[lib]))
+    return {"seconds": seconds, "gemm_seconds": runs[fastest], "gemm_runs": runs,
+            "peak_rss_mib": peak,
             "base_rss_mib": base, "dimension": dim, "n_exhaustive": n_exhaustive,
             "threads": torch.get_num_threads()}
 
@@ -276,7 +290,9 @@ def case_rows(case: str, n: int, d: int, method: str, res: dict, peers: dict) ->
             "peak_rss_mib": res["peak_rss_mib"], "base_rss_mib": res["base_rss_mib"],
             "data_mib": n * d * 4 / 2**20, "dimension": res["dimension"],
             "n_exhaustive": res["n_exhaustive"], "runs_seconds": _runs(res["seconds"]),
-            "runs_gemm_seconds": _runs(res["gemm_seconds"]), "runs_peer_seconds": "",
+            "runs_gemm_seconds": "; ".join(f"{lib}: {_runs(v)}" for lib, v in
+                                           res.get("gemm_runs", {}).items())
+            or _runs(res["gemm_seconds"]), "runs_peer_seconds": "",
             "peer": "", "peer_seconds": float("nan"),
             "speedup_vs_peer": float("nan"), "peer_status": "", "peer_dimension": float("nan")}
     rows = []

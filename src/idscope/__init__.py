@@ -4,7 +4,13 @@
 names below load their module on first use, and each module imports what it needs.
 """
 
-from ._errors import DuplicatePointsError, IdscopeError, InputError, MissingDependencyError
+from ._errors import (
+    DuplicatePointsError,
+    IdscopeError,
+    InputError,
+    MissingDependencyError,
+    SmallSampleWarning,
+)
 
 __version__ = "0.1.0"
 
@@ -40,6 +46,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "IdscopeError", "InputError", "DuplicatePointsError", "MissingDependencyError",
+    "SmallSampleWarning",
     "KNeighbors", "kneighbors",
     "IDResult", "twonn", "TwoNN", "mle", "MLE", "gride", "GRIDE", "pca_id", "PCAID",
     "scale_analysis", "ScaleResult",

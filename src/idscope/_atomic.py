@@ -138,6 +138,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         tmp = Path(name)
         _ordinary_permissions(tmp)
     fh = os.fdopen(fd, "w+b")
+    ok = False
     try:
         yield fh
         fh.flush()
@@ -146,6 +147,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             _give_name(fh.fileno(), path)
         else:
             os.replace(tmp, path)
+        ok = True
     except BaseException as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
@@ -154,7 +156,13 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
             raise storage_error(exc, path) from None
         raise
     finally:
-        fh.close()
+        try:
+            fh.close()
+        except OSError:
+            if ok:
+                raise
+            # a failed write: closing flushes the rest of the buffer, which fails the same
+            # way; the error already on its way says it
 
 
 def _ordinary_permissions(path: Path) -> None:

@@ -31,3 +31,8 @@ class StorageError(IdscopeError, OSError):
 
 class FolderBusyError(IdscopeError):
     """Another idscope run holds the lock of the output folder (see :mod:`idscope._lock`)."""
+
+
+class SmallSampleWarning(UserWarning):
+    """An estimate from so few points that its value and interval are not reliable (see
+    :func:`idscope._validation.check_sample_size`)."""

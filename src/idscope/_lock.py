@@ -1,29 +1,29 @@
 """One lock per output folder, so that two idscope runs never write the same folder at once.
 
-The lock is ``flock(2)`` on ``FOLDER/idscope.lock``. The kernel releases it when the holding
-process ends, however it ends (SIGKILL, out of memory), so a killed run never leaves a stale
-lock behind; the file itself stays and only names the last holder. Locks are per process and
-re-entrant: a demo that holds its folder may run a sweep into the same folder.
+The lock is ``flock(2)`` on the folder itself: no lock file is added to the folder. The
+kernel releases it when the holding process ends, however it ends (SIGKILL, out of memory),
+so a killed run never leaves a stale lock behind. The error names the holder's pid (read
+from ``/proc/locks`` on Linux). Locks are per process and re-entrant: a demo that holds its
+folder may run a sweep into the same folder. File systems without locks (some network file
+systems) get a warning and no lock.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import os
-import socket
-import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._errors import FolderBusyError
+from ._errors import FolderBusyError, InputError
 
-__all__ = ["folder_lock", "LOCK_NAME"]
-
-LOCK_NAME = "idscope.lock"
+__all__ = ["folder_lock", "locks_folder"]
 
 # realpath -> how many times this process holds it (re-entrancy)
 _HELD: dict[str, int] = {}
@@ -31,11 +31,19 @@ _HELD_GUARD = threading.Lock()
 
 
 def _holder_text(fd: int) -> str:
+    """``pid N`` of the process holding the flock on ``fd``'s file, from ``/proc/locks``."""
+    st = os.fstat(fd)
+    dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:
-        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+        with open("/proc/locks") as fh:
+            for line in fh:
+                parts = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 4242 fe:00:2146802 0 EOF"
+                if len(parts) >= 6 and parts[1] == "FLOCK" and parts[5] == dev:
+                    return f"pid {parts[4]}"
     except OSError:
-        text = ""
-    return text or "holder unknown"
+        pass
+    return "holder unknown"
 
 
 @contextmanager
@@ -58,6 +66,8 @@ def folder_lock(folder: str | os.PathLike, *, what: str = "idscope",
         Another process holds the folder after ``timeout`` seconds.
     """
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{what}: {folder} exists and is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(folder)
     with _HELD_GUARD:
@@ -76,10 +86,9 @@ def folder_lock(folder: str | os.PathLike, *, what: str = "idscope",
 
     import fcntl
 
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + max(0.0, timeout)
-        locked = True
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -93,22 +102,13 @@ def folder_lock(folder: str | os.PathLike, *, what: str = "idscope",
                 time.sleep(0.1)
             except OSError as exc:
                 if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS,
-                                     errno.EINVAL):
+                                     errno.EINVAL, errno.EBADF):
                     raise
-                # Some network file systems have no locks: run, but say that nothing guards
-                # the folder against a second run.
+                # Some network file systems cannot lock a folder: run, but say that
+                # nothing guards it against a second run.
                 warnings.warn(f"{what}: cannot lock {folder} ({exc.strerror}); make sure no "
                               f"other run writes there", RuntimeWarning, stacklevel=3)
-                locked = False
                 break
-        if locked:
-            info = (f"pid {os.getpid()} on {socket.gethostname()}, since "
-                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {' '.join(sys.argv)[:300]}")
-            try:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, info.encode("utf-8", "replace") + b"\n", 0)
-            except OSError:  # a full disk must not stop the run from reporting it later
-                pass
         with _HELD_GUARD:
             _HELD[key] = 1
         try:
@@ -118,3 +118,24 @@ def folder_lock(folder: str | os.PathLike, *, what: str = "idscope",
                 del _HELD[key]
     finally:
         os.close(fd)  # releases the flock
+
+
+def locks_folder(param: str, what: str) -> Callable[[Callable], Callable]:
+    """Decorator: the call holds :func:`folder_lock` on its argument ``param`` (an output
+    folder; None means no folder, no lock)."""
+
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            bound = sig.bind_partial(*args, **kwargs)
+            folder = bound.arguments.get(param, sig.parameters[param].default)
+            if folder is None or folder is inspect.Parameter.empty:
+                return fn(*args, **kwargs)
+            with folder_lock(folder, what=what):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

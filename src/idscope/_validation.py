@@ -6,14 +6,20 @@ Messages say what is wrong, how many and who needs it (``caller``).
 from __future__ import annotations
 
 import mmap
+import warnings
 from typing import Any
 
 import numpy as np
 
-from ._errors import InputError, InputTypeError
+from ._errors import InputError, InputTypeError, SmallSampleWarning
 
 __all__ = ["check_array", "check_int", "check_labels", "check_lengths", "check_samples",
-           "is_memmap", "check_choice"]
+           "check_sample_size", "is_memmap", "check_choice", "SMALL_SAMPLE"]
+
+#: Fewest distinct points for an intrinsic-dimension estimate without a warning. TwoNN's
+#: ratio μ has a Pareto law with shape d: from n ratios the estimate's relative error is
+#: about 1/√n, and its interval rests on large-n approximations (and ≥ 20 points).
+SMALL_SAMPLE = 20
 
 
 def is_memmap(X: Any) -> bool:
@@ -176,6 +182,18 @@ def _check_shape(shape: tuple[int, ...], caller: str, min_samples: int) -> None:
     if n < min_samples:
         raise InputError(f"{caller}: needs at least {min_samples} points, got {n} "
                          f"(n_samples={n})")
+
+
+def check_sample_size(n: int, *, minimum: int, caller: str, note: str = "") -> None:
+    """The minimum-N rule of the estimators: fewer than ``minimum`` distinct points is an
+    error; fewer than :data:`SMALL_SAMPLE` gives a :class:`SmallSampleWarning` (an estimate
+    from a handful of points, e.g. TwoNN on 3, is mostly chance)."""
+    if n < minimum:
+        raise InputError(f"{caller}: needs at least {minimum} distinct points, got {n}{note}")
+    if n < SMALL_SAMPLE:
+        warnings.warn(f"{caller}: an estimate from only {n} distinct points{note} is not "
+                      f"reliable (its value and interval need at least {SMALL_SAMPLE})",
+                      SmallSampleWarning, stacklevel=4)
 
 
 def check_int(value: Any, name: str, *, caller: str, low: int, high: int | None = None) -> int:

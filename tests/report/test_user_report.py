@@ -103,3 +103,14 @@ def test_page_marks_values_outside_their_interval_and_nan_verdicts(tmp_path):
     assert "not testable here" in page and "NOT shown" not in page
     # every table sits in a box that scrolls on its own
     assert page.count("<table") == page.count("<div class='scroll'><table")
+
+
+@pytest.mark.slow
+def test_demo_pairs_csv_intervals_bracket_the_value_they_name(quick_demo_dir):
+    """The interval columns of pairs.csv are named after the estimate they are for (d, the
+    k-1 column), so no row reads as an interval excluding its own estimate."""
+    pairs = pd.read_csv(quick_demo_dir / "tables" / "pairs.csv")
+    assert len(pairs) == 45
+    assert ((pairs["d_data_mle_ci_low"] <= pairs["d_data_mle"])
+            & (pairs["d_data_mle"] <= pairs["d_data_mle_ci_high"])).all()
+    assert not any(c.startswith("d_data_mle_pope_ci") for c in pairs.columns)

@@ -101,6 +101,21 @@ def test_hidden_states_match_a_manual_forward(tmp_path, pooling):
         np.testing.assert_allclose(np.asarray(st[name]), want.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_hidden_states_of_a_vision_transformer_on_images():
+    model = transformers.ViTModel(transformers.ViTConfig(
+        hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+        image_size=16, patch_size=4))
+    x = torch.rand(12, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    st = activations(HiddenStates(model, "first"), x, layers="paper")
+    assert st.layers == ["hidden.0", "hidden.1", "hidden.2"]
+    model.eval()
+    with torch.no_grad():
+        states = model(pixel_values=x, output_hidden_states=True).hidden_states
+    for name, h in zip(st.layers, states):
+        np.testing.assert_allclose(np.asarray(st[name]), h[:, 0].numpy(), rtol=1e-5,
+                                   atol=1e-6)
+
+
 def test_last_token_pooling_reads_the_mask_for_left_padding():
     h = torch.arange(2 * 4 * 3, dtype=torch.float32).reshape(2, 4, 3)
     right = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])

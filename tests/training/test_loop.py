@@ -1,4 +1,4 @@
-"""Built-in architectures and the training harness (idscope.experiments)."""
+"""Built-in architectures and the training harness (idscope.training)."""
 
 import json
 

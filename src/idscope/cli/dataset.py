@@ -50,7 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "pair (Konz & Mazurowski, ICLR 2024). SOURCE: sklearn:NAME, .npy/.npz, "
                     ".csv/.tsv/.parquet, .h5, .pt or an image folder (one sub-folder per "
                     "class).")
-    p.add_argument("source", metavar="SOURCE")
+    p.add_argument("source", metavar="SOURCE",
+                   help="sklearn:NAME, a data file or an image folder (one sub-folder per "
+                        "class)")
     sel = p.add_mutually_exclusive_group()
     sel.add_argument("--classes", default=None, metavar="A,B",
                      help="binary task from two classes (label values or class names)")
@@ -61,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, default=None, metavar="M",
                    help="K_F on a seeded random sample of M points (the paper: M=1000); "
                         "default: exact over all pairs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of --n and --sample (default 0)")
     p.add_argument("--k", type=int, default=20, help="MLE neighbours (default 20)")
     p.add_argument("--conflicts", choices=("report", "drop"), default="report",
                    help="identical samples with different labels: report (K_F = inf) or "

@@ -17,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "known intrinsic dimension, measure what Ansuini et al. (NeurIPS 2019) "
                     "and Konz & Mazurowski (ICLR 2024) measured, and write a static report "
                     "(DIR/index.html) with every finding's number, interval, verdict and "
-                    "plot; raw tables go to DIR/tables/. About 10 minutes on two CPU cores "
-                    "(--quick: 1-2 minutes).")
+                    "plot; raw tables go to DIR/tables/. Its measured runtime is in "
+                    "docs/demo.md (regenerated with `make docs`).")
     p.add_argument("--out", default="idscope-demo", metavar="DIR",
                    help="output folder (default: ./idscope-demo)")
     p.add_argument("--quick", action="store_true",
@@ -66,7 +66,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "needs training: a folder written by `idscope demo` (findings recomputed "
                     "from its tables, figures redrawn), or a folder written by `idscope "
                     "sweep` (its analyses run on the results table, their plots drawn).")
-    r.add_argument("dir", metavar="DIR")
+    r.add_argument("dir", metavar="DIR",
+                   help="a folder written by `idscope demo` or `idscope sweep`")
     r.add_argument("--bootstrap", type=int, default=1000,
                    help="bootstrap resamples for a sweep's intervals (default 1000)")
     r.add_argument("--seed", type=int, default=0, help="seed of a sweep's bootstrap")

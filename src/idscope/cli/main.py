@@ -96,9 +96,25 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"idscope {args.command}: error: {cli_message(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        # The machine, not idscope: a full disk, a file-size limit, a missing or unwritable
+        # path. One line, like a user error; the writers have removed their partial files.
+        print(f"idscope {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"idscope {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _os_error_text(exc: OSError) -> str:
+    from .._atomic import NO_SPACE_ERRNOS, storage_error
+
+    if exc.errno in NO_SPACE_ERRNOS:
+        return str(storage_error(exc, exc.filename or "a file"))
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.filename2:
+        where += f" -> {exc.filename2}"
+    return f"{(exc.strerror or str(exc)).lower()}{where}" if exc.strerror else str(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,14 +4,14 @@ layers (Ansuini et al. 2019)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .._errors import InputError
 from ._format import table, to_json
+from ._options import add_preprocess_arguments, model_transform, preprocess_of, sample_shape
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,19 +19,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "profile", help="ID of a model's representations across depth",
         description="Capture the activations of a model's layers on a dataset (streamed to "
                     "disk) and estimate each layer's intrinsic dimension (TwoNN with "
-                    "mean ± std over random 90%% subsets, PCA-ID at 90%%).")
+                    "mean ± std over random 90% subsets, PCA-ID at 90%). Images can be "
+                    "rescaled, resized and converted to the model's channels and "
+                    "normalisation (see the preprocessing options).")
     p.add_argument("--model", required=True, metavar="SPEC",
                    help="module:callable, path/file.py:callable, transformers:TYPE or DIR, "
                         "torchvision:NAME, timm:NAME")
     p.add_argument("--weights", metavar="FILE", help="state_dict (.pt/.pth/.safetensors)")
-    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="outputs of a model built from a name (default: the data's classes)")
     p.add_argument("--model-config", action="append", metavar="KEY=VALUE", default=[],
                    help="keyword argument of the callable / transformers config override "
                         "(value parsed as JSON; repeatable)")
     p.add_argument("--data", required=True, metavar="SOURCE",
                    help="a data file (.npy, .npz, ...) or sklearn:NAME")
     p.add_argument("--input-shape", metavar="C,H,W", default=None,
-                   help="reshape flat (N, D) rows to this per-sample shape")
+                   help="reshape each sample to this shape after preprocessing: flat (N, D) "
+                        "rows to images (e.g. 1,8,8), or images to flat rows (e.g. 64)")
+    add_preprocess_arguments(p, normalize=True)
     p.add_argument("--layers", nargs="+", default=["paper"],
                    help="names, globs, or presets paper, ansuini, last_hidden, all "
                         "(default: paper)")
@@ -41,13 +46,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fraction", type=float, default=0.9,
                    help="size of each resample (default 0.9)")
     p.add_argument("--estimators", nargs="+", default=["twonn"],
-                   choices=("twonn", "mle", "gride"))
-    p.add_argument("--pca-threshold", type=float, default=0.9)
+                   choices=("twonn", "mle", "gride"),
+                   help="estimators per layer (default twonn; mle and gride are added "
+                        "columns)")
+    p.add_argument("--pca-threshold", type=float, default=0.9,
+                   help="variance explained by the PCA-ID's components (default 0.9)")
     p.add_argument("--no-pca", action="store_true", help="skip the PCA-ID")
     p.add_argument("--compare", action="append", default=[], metavar="untrained|LABEL=FILE",
                    help="also profile the architecture re-initialised ('untrained') or with "
                         "other weights, e.g. shuffled=shuffled.pt (repeatable)")
-    p.add_argument("--label", default="model", help="name of the model in the table")
+    p.add_argument("--label", default="model",
+                   help="name of the model in the table (default: model)")
     p.add_argument("--sequence", choices=("flatten", "mean", "first"), default="flatten",
                    help="3-D (batch, tokens, features) outputs: keep all tokens, average, or "
                         "the first")
@@ -61,10 +70,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="text files: truncate each line to this many tokens (default 128)")
     p.add_argument("--tokenizer", metavar="DIR", default=None,
                    help="text files: the tokenizer's folder (default: the model's folder)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--dtype", choices=("float32", "float16"), default="float32")
+    p.add_argument("--batch-size", type=int, default=64,
+                   help="samples per forward pass (default 64)")
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float32",
+                   help="precision of the stored activations (default float32)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of --n, the resamples and an untrained model (default 0)")
     p.add_argument("--store", metavar="DIR", default=None,
                    help="keep the activations here (resumed if interrupted)")
     p.add_argument("--plot", metavar="FILE", default=None, help="write the plot (.png/.pdf/.svg)")
@@ -87,53 +99,55 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
-def prepare_data(X: Any, input_shape: tuple[int, ...] | None):
-    """Samples as the model expects them, and a per-batch conversion to float32 (values as
-    stored, e.g. 0..255 pixels) with a layout change: flat rows reshaped to
-    ``input_shape``; images (N, H, W) get a channel axis and (N, H, W, C) become NCHW."""
+def prepare_data(X: Any, input_shape: tuple[int, ...] | None, pre: Any = None,
+                 intensity_range: Any = None):
+    """The samples as stored and a per-batch conversion to what the model takes: float32,
+    images (N, H, W) or (N, H, W, C) to NCHW, the preprocessing ``pre`` (intensity, channels,
+    size, normalisation), then each sample reshaped to ``input_shape`` (which may also
+    flatten images)."""
     if input_shape is not None:
-        if X.ndim != 2 or X.shape[1] != int(np.prod(input_shape)):
-            raise InputError(f"--input-shape {input_shape} needs rows of "
-                             f"{int(np.prod(input_shape))} values, data have shape {X.shape}")
-        return X.reshape((X.shape[0], *input_shape)), lambda t: t.float()
-    if X.ndim == 3:
-        return X, lambda t: t.float().unsqueeze(1)
-    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-        return X, lambda t: t.float().permute(0, 3, 1, 2).contiguous()
-    return X, lambda t: t.float()
+        size = math.prod(int(v) for v in X.shape[1:])
+        if pre is None and size != math.prod(input_shape):
+            raise InputError(f"--input-shape {','.join(map(str, input_shape))} needs "
+                             f"{math.prod(input_shape)} values per sample, the data have "
+                             f"shape {tuple(X.shape)}")
+    return X, model_transform(X, input_shape, pre, intensity_range)
 
 
 def _sample_shape(X: Any, shape, transform) -> tuple[int, ...]:
-    """One sample's shape as the model sees it (after the layout change)."""
-    if shape is not None:
-        return shape
-    if X.ndim == 3:
-        return (1, int(X.shape[1]), int(X.shape[2]))
-    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-        return (int(X.shape[3]), int(X.shape[1]), int(X.shape[2]))
-    return tuple(int(s) for s in X.shape[1:])
+    """One sample's shape as the model sees it (the conversion applied to the first row)."""
+    return sample_shape(X, transform)
 
 
-def _image_or_table(source: str, shape):
+def _image_or_table(source: str, shape, pre: Any = None):
     """The data as a Dataset and the model's view of it; for a text file (or a ``.pt`` of
-    token dicts), which only a text model reads, None and the error to raise otherwise."""
+    token dicts), which only a text model reads, None and the error to raise otherwise.
+    An image folder is decoded with ``pre``'s intensity, channels and size (so folders of
+    mixed sizes load); other images get ``pre`` per batch."""
+    from dataclasses import replace
+
     from ..data import load
+    from ..data.preprocess import declared_range
     from ..representations.text import TEXT_SUFFIXES
 
     if Path(source).suffix.lower() in TEXT_SUFFIXES:
         return None, None, shape, None, InputError(
             f"--data {source}: a text file needs a text model (transformers with input_ids)")
+    folder = pre is not None and Path(source).is_dir()
     try:
-        ds = load(source)
+        ds = load(source, **pre.load_options()) if folder else load(source)
     except InputError as exc:
         if Path(source).suffix.lower() != ".pt":
             raise
         return None, None, shape, None, exc
-    X, transform = prepare_data(ds.X, shape)
+    if folder:
+        pre = replace(pre, intensity=None, mode=None, resize=None)
+    X, transform = prepare_data(ds.X, shape, pre, declared_range(ds))
     return ds, X, _sample_shape(X, shape, transform), transform, None
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.preprocess import model_normalization, parse_normalization
     from ..representations import load_model, profile
     from ..representations.hidden_states import HiddenStates
     from ..representations.models import parse_config_items
@@ -141,10 +155,24 @@ def run(args: argparse.Namespace) -> int:
 
     shape = _shape(args.input_shape)
     config = parse_config_items(args.model_config)
-    ds, X, sample_shape, transform, err = _image_or_table(args.data, shape)
+    norm = parse_normalization(args.normalize)
+    pre = preprocess_of(args, None if isinstance(norm, str) else norm)
+    ds, X, sample_shape, transform, err = _image_or_table(args.data, shape, pre)
     model = load_model(args.model, weights=args.weights, num_classes=args.num_classes,
                        input_shape=sample_shape, config=config)
     text = is_text_model(model)
+    if not text and ds is not None and norm in ("auto", "model"):
+        declared = model_normalization(model, args.model)
+        if declared is None and norm == "model":
+            raise InputError(f"--normalize model: {args.model} declares no input "
+                             f"normalisation; pass --normalize MEAN,../STD,.. or none")
+        if declared is not None:  # the model's own statistics, on intensities in [0, 1]
+            print(f"note: normalising inputs with the model's mean {list(declared[0])} and "
+                  f"std {list(declared[1])} (after scaling intensities to "
+                  f"{args.intensity or '0-1'}); --normalize none turns this off",
+                  file=sys.stderr)
+            ds, X, sample_shape, transform, err = _image_or_table(
+                args.data, shape, preprocess_of(args, declared))
     if text:  # token ids or a text file through the model's tokenizer; hidden states pooled
         X = text_inputs(model, args.data, tokenizer=args.tokenizer, max_length=args.max_length)
         model, transform = HiddenStates(model, args.pooling, args.max_tokens), None

@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Train and measure every run of the sweep described by CONFIG (TOML), "
                     "skipping runs already in the output folder; each finished run is saved "
                     "at once, so an interrupted sweep resumes where it stopped.")
-    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("config", metavar="CONFIG", help="the sweep's TOML file")
     p.add_argument("--executor", choices=("local", "ray"), default=None,
                    help="where runs execute (default: the config's [executor], else local)")
     p.add_argument("--address", default=None,
@@ -40,7 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "scaling exponents, the joint scaling-law fit, robustness vs label "
                     "sharpness, d_repr vs d_data, last-hidden ID vs test error. Writes CSV "
                     "tables and PNG plots into DIR/analysis/.")
-    a.add_argument("results", metavar="DIR")
+    a.add_argument("results", metavar="DIR",
+                   help="a sweep's output folder, or its results .parquet/.csv")
     a.add_argument("--out", default=None, help="output folder (default: DIR/analysis)")
     a.add_argument("--d-data", default="d_data_mle_pope",
                    help="d_data column: d_data_mle_pope (Konz & Mazurowski; default), "
@@ -49,8 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="column with a per-domain offset for the joint fit (default: "
                         "'domain' when it has more than one value)")
     a.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--no-plots", action="store_true")
+    a.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    a.add_argument("--no-plots", action="store_true", help="write the tables only")
     a.set_defaults(run=run_analyze_command)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import DuplicatePointsError, InputError
-from .._validation import check_array, check_choice
+from .._validation import check_array, check_choice, check_sample_size
 from ..neighbors import KNeighbors, duplicate_groups, first_occurrence_mask, kneighbors
 
 DUPLICATE_POLICIES = ("remove", "drop-ties", "error")
@@ -71,6 +71,7 @@ def neighbor_distances(
             raise InputError(f"{caller}: needs at least {min_points} points, got {n_keep} "
                              f"after dropping {n - n_keep} point(s) with zero or tied "
                              f"neighbour distances (duplicates='drop-ties')")
+        check_sample_size(n_keep, minimum=min_points, caller=caller)
         # renumber the kept points; neighbours that were dropped become −1
         new = np.full(n, -1, dtype=np.int64)
         new[keep] = np.arange(n_keep)
@@ -137,6 +138,5 @@ def take_rows(data: Any, index: np.ndarray) -> Any:
 
 
 def _check_count(n: int, need: int, caller: str, removed: int) -> None:
-    if n < need:
-        extra = f" after removing {removed} duplicate(s)" if removed else ""
-        raise InputError(f"{caller}: needs at least {need} distinct points, got {n}{extra}")
+    extra = f" after removing {removed} duplicate(s)" if removed else ""
+    check_sample_size(n, minimum=need, caller=caller, note=extra)

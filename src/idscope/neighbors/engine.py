@@ -109,6 +109,9 @@ def kneighbors(
     progress: bool = False,
     validate: bool = True,
     algorithm: str = "auto",
+    executor: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> KNeighbors:
     """Exact k nearest neighbours of every row of ``X`` (self excluded).
 
@@ -136,6 +139,12 @@ def kneighbors(
         ``"brute"``: float32 products over tiles of points or chunks of features;
         ``"auto"``: the faster one for (N, D, k), by the measured rule of :mod:`.dispatch`.
         Every algorithm returns the same exact result.
+    executor : {"local", "ray"}
+        ``"ray"`` splits blocks of query rows over Ray tasks against the reference held once
+        in the object store (:mod:`.ray`, with its cost model); the result is the local one.
+    address, workers : optional
+        Ray only: a cluster's address (default: a local instance on 127.0.0.1) and the CPUs
+        of a local instance.
 
     Returns
     -------
@@ -156,6 +165,11 @@ def kneighbors(
     n_avail = n_ref - 1 if symmetric else n_ref
     k = check_int(k, "k", caller=caller, low=1, high=n_avail)
     algorithm = check_choice(algorithm, "algorithm", ALGORITHMS, caller=caller)
+    executor = check_choice(executor, "executor", ("local", "ray"), caller=caller)
+    if executor == "ray":
+        return _on_ray(X, k, reference, address, workers,
+                       {"algorithm": algorithm, "extra": extra, "memory_budget": memory_budget,
+                        "tile_size": tile_size})
     extra = max(4, k // 2) if extra is None else check_int(extra, "extra", caller=caller, low=0)
     kk = min(k + extra, n_avail)
     dev = resolve_device(device, X)
@@ -193,6 +207,19 @@ def kneighbors(
                                           tile_size, progress)
     distances = unscale_distances(np.sqrt(np.maximum(dist2, 0.0)), src.exp, caller)
     return KNeighbors(distances, idx.astype(np.int64, copy=False), n_failed)
+
+
+def _on_ray(X, k, reference, address, workers, options) -> KNeighbors:
+    from .ray import kneighbors_ray
+
+    def host(A: Any) -> np.ndarray:
+        if isinstance(A, torch.Tensor):
+            return A.detach().cpu().numpy()
+        return np.asarray(A)  # a memmap is read whole: each task needs the rows in memory
+
+    dist, idx = kneighbors_ray(host(X), k, None if reference is None else host(reference),
+                               address=address, workers=workers, options=options)
+    return KNeighbors(dist, idx)
 
 
 def _by_features(src, ref, symmetric, k, budget, progress):

@@ -19,7 +19,6 @@ any byte is read or written; anything else is one :class:`InputError`.
 from __future__ import annotations
 
 import copy
-import errno
 import os
 import re
 import shutil
@@ -34,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import write_json
-from .._errors import InputError
+from .._atomic import NO_SPACE_ERRNOS, check_free_space, storage_error, write_json
+from .._errors import InputError, StorageError
 from .._fileio import pread_exact, pwrite_all
 
 __all__ = ["ActivationStore", "MANIFEST", "FORMAT", "validate_manifest"]
@@ -368,27 +367,39 @@ class ActivationStore:
         in_memory = _filesystem_type(path) in ("tmpfs", "ramfs")
         dtype = np.dtype(manifest["dtype"])
         n = int(manifest["n_samples"])
-        for i, entry in enumerate(manifest["layers"]):
-            entry["file"] = _file_name(i, entry["name"])
-            d = int(entry["shape"][1])
-            fpath = path / entry["file"]
-            mm = np.lib.format.open_memmap(fpath, mode="w+", dtype=dtype, shape=(n, d))
-            entry["offset"] = int(mm.offset)
-            del mm
-            nbytes = n * d * dtype.itemsize
-            if nbytes and not in_memory:
-                fd = os.open(fpath, os.O_RDWR)
-                try:
-                    # Reserve the blocks now: writing into allocated blocks is ~10x faster
-                    # than extending a sparse file, and a full disk fails here, not later.
-                    os.posix_fallocate(fd, int(entry["offset"]), nbytes)
-                except OSError as exc:  # unsupported file systems keep the sparse file
-                    if exc.errno == errno.ENOSPC:
-                        raise InputError(f"activations: not enough disk space in {path} for "
-                                         f"layer {entry['name']!r} ({nbytes / 2**30:.2f} GiB)"
-                                         ) from None
-                finally:
-                    os.close(fd)
+        total = sum(n * int(e["shape"][1]) for e in manifest["layers"]) * dtype.itemsize
+        check_free_space(path, total, f"activations: the {len(manifest['layers'])} layer "
+                                      f"file(s) of the store")
+        created: list[Path] = []
+        try:
+            for i, entry in enumerate(manifest["layers"]):
+                entry["file"] = _file_name(i, entry["name"])
+                d = int(entry["shape"][1])
+                fpath = path / entry["file"]
+                created.append(fpath)
+                mm = np.lib.format.open_memmap(fpath, mode="w+", dtype=dtype, shape=(n, d))
+                entry["offset"] = int(mm.offset)
+                del mm
+                nbytes = n * d * dtype.itemsize
+                if nbytes and not in_memory:
+                    fd = os.open(fpath, os.O_RDWR)
+                    try:
+                        # Reserve the blocks now: writing into allocated blocks is ~10x
+                        # faster than extending a sparse file, and a full disk fails here.
+                        os.posix_fallocate(fd, int(entry["offset"]), nbytes)
+                    except OSError as exc:  # unsupported file systems keep the sparse file
+                        if exc.errno in NO_SPACE_ERRNOS:
+                            raise storage_error(exc, fpath) from None
+                    finally:
+                        os.close(fd)
+        except BaseException as exc:
+            # No partial store: the next run finds the folder as it was and starts cleanly.
+            for f in created:
+                f.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS and not isinstance(
+                    exc, StorageError):
+                raise storage_error(exc, created[-1]) from None
+            raise
         manifest["batches"]["done"] = []
         manifest["complete"] = False
         store = cls(path, manifest)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .._errors import InputError
+from .._lock import locks_folder
 from .._runtime import resolve_device
 from .._validation import check_choice, check_int
 from .activation_store import (
@@ -55,6 +56,7 @@ CONVENTION = ("post-module output, copied when the module returns (an in-place a
               "that runs later does not alter it)")
 
 
+@locks_folder("store", what="activations")  # one run at a time writes a store
 def activations(
     model: nn.Module,
     data: Any,

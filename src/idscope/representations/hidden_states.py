@@ -107,8 +107,9 @@ class HiddenStates(nn.Module):
 
     def forward(self, input_ids: Any = None, attention_mask: Any = None, **kwargs: Any
                 ) -> torch.Tensor:
-        if input_ids is not None:
-            kwargs["input_ids"] = input_ids
+        if input_ids is not None:  # positional: token ids, or images for a vision model
+            key = "input_ids" if not input_ids.is_floating_point() else self.main_input_name
+            kwargs[key] = input_ids
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask
         out = self.model(**kwargs, output_hidden_states=True, return_dict=True)

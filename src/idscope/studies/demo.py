@@ -25,6 +25,7 @@ from typing import Any
 
 from .._atomic import write_json
 from .._errors import InputError
+from .._lock import locks_folder
 from .._runtime import show_bars, step_progress
 from .ansuini import ANSUINI
 from .base import Run, Study, Workspace
@@ -63,6 +64,7 @@ def read_meta(root: Path) -> dict[str, Any]:
     return meta
 
 
+@locks_folder("out_dir", what="demo")  # a second run into the folder fails with one line
 def run_studies(out_dir: str | Path, settings: DemoSettings,
                 studies: Sequence[Study] = DEMO, *, progress: bool | None = None,
                 resume: bool = False, command: str = "", versions: dict[str, str] | None = None,

@@ -83,9 +83,12 @@ def run_pairs(run: Run) -> None:
         i, j = classes.index(a), classes.index(b)
         rows.append({"task": f"{a}-{b}", "class_0": a, "class_1": b, "n": int(sel.sum()),
                      "d_data_mle_pope": dd.mle_pope.dimension,
-                     "d_data_mle_pope_ci_low": dd.mle_pope.ci_low,
-                     "d_data_mle_pope_ci_high": dd.mle_pope.ci_high,
-                     "d_data_mle": dd.mle_k1.dimension, "d_data_twonn": dd.twonn.dimension,
+                     # Pope's k-2 estimates (k-2)/(k-1)·d; its interval is for d itself,
+                     # whose estimate is the k-1 column: named after the value it brackets
+                     "d_data_mle": dd.mle_k1.dimension,
+                     "d_data_mle_ci_low": dd.mle_pope.ci_low,
+                     "d_data_mle_ci_high": dd.mle_pope.ci_high,
+                     "d_data_twonn": dd.twonn.dimension,
                      "n_duplicates": dd.n_duplicates,
                      "label_sharpness": float(ks.pair_matrix[i, j]),
                      "witness_distance": 1.0 / float(ks.pair_matrix[i, j])})
