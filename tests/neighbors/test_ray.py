@@ -29,7 +29,7 @@ def test_ray_equals_local():
             np.testing.assert_array_equal(got.indices, want.indices)
             np.testing.assert_array_equal(got.distances, want.distances)
         # blocks smaller than the duplicate groups: the point itself lies beyond the list
-        d, i = kneighbors_ray(low, 2, None, n_blocks=7)
+        d, i = kneighbors_ray(low, 2, None, n_blocks=7, search=kneighbors)
         want = kneighbors(low, 2)
         np.testing.assert_array_equal(i, want.indices)
         np.testing.assert_array_equal(d, want.distances)

@@ -152,8 +152,10 @@ def twonn(
     from .calibration import calibrate_result
 
     spec = ("twonn", method, fraction)
+    statistic = (2, lambda r: twonn_from_ratios(r[:, 1] / r[:, 0], method=method,
+                                                fraction=fraction, n_bootstrap=50)[:2])
     return calibrate_result(res, spec, reference_points(nd, duplicates), seed=seed,
-                            caller=caller)
+                            caller=caller, statistic=statistic)
 
 
 class TwoNN(BaseEstimator):

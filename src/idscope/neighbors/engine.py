@@ -218,7 +218,8 @@ def _on_ray(X, k, reference, address, workers, options) -> KNeighbors:
         return np.asarray(A)  # a memmap is read whole: each task needs the rows in memory
 
     dist, idx = kneighbors_ray(host(X), k, None if reference is None else host(reference),
-                               address=address, workers=workers, options=options)
+                               search=kneighbors, address=address, workers=workers,
+                               options=options)
     return KNeighbors(dist, idx)
 
 
