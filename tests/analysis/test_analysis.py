@@ -270,3 +270,17 @@ def test_write_analysis_writes_tables_and_pngs(tmp_path):
         assert written[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     table = pd.read_csv(written["scaling_exponents"])
     assert {"exponent", "ci_low", "ci_high", "inv_d_data", "inv_d_repr"} <= set(table.columns)
+
+
+def test_level_is_the_coverage_and_ci_its_deprecated_name():
+    from idscope.analysis import correlation_ci
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    y = x + rng.normal(size=50)
+    new = correlation_ci(x, y, level=0.9, n_bootstrap=200)
+    with pytest.warns(DeprecationWarning, match="use level="):
+        old = correlation_ci(x, y, ci=0.9, n_bootstrap=200)
+    assert new == old
+    wide = correlation_ci(x, y, level=0.99, n_bootstrap=200)
+    assert wide["ci_low"] < new["ci_low"] < new["r"] < new["ci_high"] < wide["ci_high"]

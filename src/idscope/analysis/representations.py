@@ -12,9 +12,9 @@ import numpy as np
 
 from .tables import (
     DEFAULT_D_DATA,
-    check_level,
     correlation_ci,
     require_columns,
+    resolve_level,
     results_frame,
     wilson_interval,
 )
@@ -23,7 +23,8 @@ __all__ = ["repr_vs_data", "hidden_id_points", "hidden_id_vs_error"]
 
 
 def repr_vs_data(results: Any, *, d_data: str = DEFAULT_D_DATA,
-                 by: Sequence[str] | None = ("dataset",), ci: float = 0.95):
+                 by: Sequence[str] | None = ("dataset",), level: float = 0.95,
+                 ci: float | None = None):
     """How d_repr compares with d_data: the fraction of runs with d_repr ≤ d_data and the
     distribution of the ratio d_repr / d_data.
 
@@ -40,7 +41,7 @@ def repr_vs_data(results: Any, *, d_data: str = DEFAULT_D_DATA,
 
     caller = "repr_vs_data"
     df = results_frame(results, caller)
-    ci = check_level(ci, caller)
+    level = resolve_level(level, ci, caller)
     require_columns(df, ["d_repr", d_data], caller)
     dr, dd = df["d_repr"].to_numpy(float), df[d_data].to_numpy(float)
     ok = np.isfinite(dr) & np.isfinite(dd) & (dd > 0)
@@ -49,7 +50,7 @@ def repr_vs_data(results: Any, *, d_data: str = DEFAULT_D_DATA,
     def summary(g: Any, label: str) -> dict[str, Any]:
         r = g["_ratio"].to_numpy(float)
         k, n = int(g["_leq"].sum()), int(len(g))
-        lo, hi = wilson_interval(k, n, ci)
+        lo, hi = wilson_interval(k, n, level)
         q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1]) if n else [math.nan] * 5
         return {"group": label, "n_runs": n, "n_leq": k,
                 "fraction_leq": k / n if n else math.nan, "ci_low": lo, "ci_high": hi,
@@ -87,8 +88,9 @@ def hidden_id_vs_error(
     points_by: Sequence[str] = ("dataset", "task", "model"),
     within: Sequence[str] | None = ("dataset", "task"),
     n_bootstrap: int = 1000,
-    ci: float = 0.95,
+    level: float = 0.95,
     seed: int = 0,
+    ci: float | None = None,
 ):
     """Correlation across models of the last-hidden-layer ID (d_repr) with the test error.
 
@@ -105,7 +107,7 @@ def hidden_id_vs_error(
     import pandas as pd
 
     caller = "hidden_id_vs_error"
-    ci = check_level(ci, caller)
+    level = resolve_level(level, ci, caller)
     pts = hidden_id_points(results, error=error, points_by=points_by)
     groups: list[tuple[str, Any]] = [("(all)", pts)]
     within = [w for w in (within or ()) if w in pts.columns]
@@ -117,6 +119,6 @@ def hidden_id_vs_error(
     for i, (label, g) in enumerate(groups):
         for j, corr in enumerate(("pearson", "spearman")):
             r = correlation_ci(g["d_repr"], g[error], method=corr, n_bootstrap=n_bootstrap,
-                               ci=ci, seed=seed + 2 * i + j)
+                               level=level, seed=seed + 2 * i + j)
             rows.append({"group": label, "correlation": corr, **r, "error": error})
     return pd.DataFrame(rows)

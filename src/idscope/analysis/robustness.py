@@ -13,9 +13,9 @@ from typing import Any
 
 from .._errors import InputError
 from .tables import (
-    check_level,
     correlation_ci,
     require_columns,
+    resolve_level,
     results_frame,
 )
 
@@ -87,8 +87,9 @@ def robustness_vs_sharpness(
     sharpness: str = "label_sharpness",
     aggregate: Sequence[str] | None = ("dataset", "task"),
     n_bootstrap: int = 1000,
-    ci: float = 0.95,
+    level: float = 0.95,
     seed: int = 0,
+    ci: float | None = None,
 ):
     """Correlation of adversarial vulnerability with label sharpness K_F.
 
@@ -106,14 +107,14 @@ def robustness_vs_sharpness(
     import pandas as pd
 
     caller = "robustness_vs_sharpness"
-    ci = check_level(ci, caller)
+    level = resolve_level(level, ci, caller)
     pts = robustness_points(results, method=method, eps=eps, sharpness=sharpness,
                             aggregate=aggregate)
     rows = []
     for i, metric in enumerate(("loss_penalty", "acc_drop")):
         for j, corr in enumerate(("pearson", "spearman")):
             r = correlation_ci(pts["label_sharpness"], pts[metric], method=corr,
-                               n_bootstrap=n_bootstrap, ci=ci, seed=seed + 2 * i + j)
+                               n_bootstrap=n_bootstrap, level=level, seed=seed + 2 * i + j)
             rows.append({"metric": metric, "correlation": corr, **r,
                          "method": pts.attrs["method"], "eps": pts.attrs["eps"]})
     return pd.DataFrame(rows)

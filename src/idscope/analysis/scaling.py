@@ -28,9 +28,9 @@ import numpy as np
 from .._errors import InputError
 from .tables import (
     DEFAULT_D_DATA,
-    check_level,
     percentile_interval,
     require_columns,
+    resolve_level,
     results_frame,
 )
 
@@ -63,13 +63,14 @@ def _residual_bootstrap(X: np.ndarray, y: np.ndarray, n_bootstrap: int,
     return out
 
 
-def loglog_exponent(n: Any, loss: Any, *, n_bootstrap: int = 1000, ci: float = 0.95,
-                    seed: int = 0) -> dict[str, float]:
+def loglog_exponent(n: Any, loss: Any, *, n_bootstrap: int = 1000, level: float = 0.95,
+                    seed: int = 0, ci: float | None = None) -> dict[str, float]:
     """Exponent α of L ∝ N^(−α) from runs (N_i, L_i): α = −slope of log L on log N.
 
     Returns ``exponent``, ``ci_low``, ``ci_high`` (residual-bootstrap percentile interval),
     ``intercept`` (log-space), ``r2``, ``n_runs``, ``n_sizes``.
     """
+    level = resolve_level(level, ci, "loglog_exponent")
     n = np.asarray(n, dtype=float)
     loss = np.asarray(loss, dtype=float)
     ok = np.isfinite(n) & np.isfinite(loss) & (n > 0) & (loss > 0)
@@ -88,7 +89,7 @@ def loglog_exponent(n: Any, loss: Any, *, n_bootstrap: int = 1000, ci: float = 0
                r2=1 - float(resid @ resid) / sst if sst > 0 else math.nan)
     if n_bootstrap > 0 and y.size > 2:
         boot = _residual_bootstrap(X, y, n_bootstrap, np.random.default_rng(seed))
-        out["ci_low"], out["ci_high"] = percentile_interval(-boot[:, 1], ci)
+        out["ci_low"], out["ci_high"] = percentile_interval(-boot[:, 1], level)
     return out
 
 
@@ -99,8 +100,9 @@ def scaling_exponents(
     by: Sequence[str] = ("dataset", "task", "model"),
     d_data: str = DEFAULT_D_DATA,
     n_bootstrap: int = 1000,
-    ci: float = 0.95,
+    level: float = 0.95,
     seed: int = 0,
+    ci: float | None = None,
 ):
     """Empirical scaling exponent of the test loss per group, beside 1/d_data and 1/d_repr.
 
@@ -121,14 +123,14 @@ def scaling_exponents(
 
     caller = "scaling_exponents"
     df = results_frame(results, caller)
-    ci = check_level(ci, caller)
+    level = resolve_level(level, ci, caller)
     by = [b for b in by if b in df.columns]
     require_columns(df, ["n_train", loss], caller)
     rows = []
     groups = df.groupby(by, sort=True, dropna=False) if by else [((), df)]
     for i, (gkey, g) in enumerate(groups):
         gkey = gkey if isinstance(gkey, tuple) else (gkey,)
-        fit = loglog_exponent(g["n_train"], g[loss], n_bootstrap=n_bootstrap, ci=ci,
+        fit = loglog_exponent(g["n_train"], g[loss], n_bootstrap=n_bootstrap, level=level,
                               seed=seed + i)
         row = dict(zip(by, gkey))
         row.update(fit)
@@ -179,8 +181,13 @@ class JointFit:
     domain: str | None = None
     properties: str = "group"
     group_by: tuple[str, ...] = ("dataset", "task")
-    ci: float = 0.95
+    level: float = 0.95
     n_bootstrap: int = 1000
+
+    @property
+    def ci(self) -> float:
+        """Deprecated name of :attr:`level` (0.1)."""
+        return self.level
 
     def __getitem__(self, term: str) -> float:
         return self.estimate[self.terms.index(term)]
@@ -221,7 +228,7 @@ class JointFit:
                 "stderr": list(self.stderr), "ci_low": list(self.ci_low),
                 "ci_high": list(self.ci_high), "r2": self.r2, "n": self.n, "loss": self.loss,
                 "d_data": self.d_data, "sharpness": self.sharpness, "domain": self.domain,
-                "properties": self.properties, "group_by": list(self.group_by), "ci": self.ci,
+                "properties": self.properties, "group_by": list(self.group_by), "level": self.level,
                 "n_bootstrap": self.n_bootstrap}
 
 
@@ -263,8 +270,9 @@ def joint_scaling_fit(
     properties: str = "group",
     group_by: Sequence[str] = ("dataset", "task"),
     n_bootstrap: int = 1000,
-    ci: float = 0.95,
+    level: float = 0.95,
     seed: int = 0,
+    ci: float | None = None,
 ) -> JointFit:
     """Fit log L = a + c·(log N)/d_data + β·log K_F (+ per-domain offsets) over all runs.
 
@@ -285,7 +293,7 @@ def joint_scaling_fit(
     """
     caller = "joint_scaling_fit"
     df = results_frame(results, caller)
-    ci = check_level(ci, caller)
+    level = resolve_level(level, ci, caller)
     cols = ["n_train", loss, d_data, sharpness] + ([domain] if domain else [])
     require_columns(df, cols, caller)
     if properties not in ("group", "run"):
@@ -311,8 +319,8 @@ def joint_scaling_fit(
     lo = hi = np.full(p, np.nan)
     if n_bootstrap > 0:
         est = _residual_bootstrap(X, y, n_bootstrap, np.random.default_rng(seed))
-        bounds = np.array([percentile_interval(est[:, j], ci) for j in range(p)])
+        bounds = np.array([percentile_interval(est[:, j], level) for j in range(p)])
         lo, hi = bounds[:, 0], bounds[:, 1]
     return JointFit(tuple(terms), tuple(map(float, coef)), tuple(map(float, se)),
                     tuple(map(float, lo)), tuple(map(float, hi)), float(r2), int(n), loss,
-                    d_data, sharpness, domain, properties, tuple(group_by), ci, n_bootstrap)
+                    d_data, sharpness, domain, properties, tuple(group_by), level, n_bootstrap)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ import numpy as np
 from .._errors import InputError
 
 __all__ = ["DEFAULT_D_DATA", "results_frame", "require_columns", "percentile_interval",
-           "check_level", "correlation_ci", "wilson_interval", "default_domain"]
+           "check_level", "resolve_level", "correlation_ci", "wilson_interval", "default_domain"]
 
 # Konz & Mazurowski measure d_data with Pope et al.'s MLE normalisation (k = 20, "k-2").
 DEFAULT_D_DATA = "d_data_mle_pope"
@@ -45,27 +46,41 @@ def require_columns(df: Any, columns: Sequence[str], caller: str) -> None:
                          f"(was it measured? columns: {list(df.columns)[:40]})")
 
 
-def percentile_interval(samples: np.ndarray, ci: float) -> tuple[float, float]:
+def percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
     s = np.asarray(samples, dtype=float)
     s = s[np.isfinite(s)]
     if s.size < 2:
         return (math.nan, math.nan)
-    a = (1 - ci) / 2
+    a = (1 - level) / 2
     lo, hi = np.quantile(s, [a, 1 - a])
     return float(lo), float(hi)
 
 
-def check_level(ci: float, caller: str) -> float:
-    if not 0 < ci < 1:
-        raise InputError(f"{caller}: ci={ci} must be in (0, 1)")
-    return float(ci)
+def check_level(level: float, caller: str) -> float:
+    """An interval's coverage, in (0, 1)."""
+    if not 0 < level < 1:
+        raise InputError(f"{caller}: level={level} must be in (0, 1)")
+    return float(level)
+
+
+def resolve_level(level: float, ci: float | None, caller: str) -> float:
+    """``level``, or the deprecated ``ci=`` (0.1's name for it: a level, where estimators'
+    ``ci`` is an interval) with a ``DeprecationWarning``."""
+    if ci is not None:
+        warnings.warn(f"{caller}: ci= is deprecated (it is a coverage level, not an "
+                      f"interval): use level=", DeprecationWarning, stacklevel=3)
+        level = ci
+    return check_level(level, caller)
 
 
 def correlation_ci(x: Any, y: Any, *, method: str = "pearson", n_bootstrap: int = 1000,
-                   ci: float = 0.95, seed: int = 0) -> dict[str, float]:
+                   level: float = 0.95, seed: int = 0, ci: float | None = None
+                   ) -> dict[str, float]:
     """Pearson or Spearman correlation with a bootstrap percentile CI (pairs resampled) and
     scipy's p-value. NaN when fewer than 3 points or a variable is constant."""
     from scipy import stats
+
+    level = resolve_level(level, ci, "correlation_ci")
 
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -92,16 +107,16 @@ def correlation_ci(x: Any, y: Any, *, method: str = "pearson", n_bootstrap: int 
         by = by - by.mean(axis=1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             r = (bx * by).sum(1) / np.sqrt((bx * bx).sum(1) * (by * by).sum(1))
-        out["ci_low"], out["ci_high"] = percentile_interval(r, ci)
+        out["ci_low"], out["ci_high"] = percentile_interval(r, level)
     return out
 
 
-def wilson_interval(k: int, n: int, ci: float) -> tuple[float, float]:
+def wilson_interval(k: int, n: int, level: float) -> tuple[float, float]:
     from scipy import stats
 
     if n == 0:
         return (math.nan, math.nan)
-    z = float(stats.norm.ppf(0.5 + ci / 2))
+    z = float(stats.norm.ppf(0.5 + level / 2))
     p = k / n
     den = 1 + z * z / n
     mid = (p + z * z / (2 * n)) / den
