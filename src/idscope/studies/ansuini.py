@@ -72,10 +72,10 @@ def run_digits(run: Run) -> None:
     s = run.settings
     X, y, tr, te = load_split(s.data, s.seed, s.n_test)
     M = model_input(X)
-    run.step("training the CNN on the digits")
+    run.step(f"training {s.model} on {s.data}")
     base = train(run, s.model, {}, (M[tr], y[tr]), (M[te], y[te]), epochs=s.epochs)
     run.done()
-    run.step("training the CNN on shuffled labels")
+    run.step(f"training {s.model} on shuffled labels")
     y_shuffled = np.random.default_rng(s.seed + 1).permutation(y[tr])
     shuffled = train(run, s.model, {}, (M[tr], y_shuffled), (M[te], y[te]),
                       epochs=s.shuffled_epochs)
@@ -104,10 +104,10 @@ def run_gradient(run: Run) -> None:
     Xg = luminance_offsets(X, s.gradient_strength, seed=s.seed + 2)
     Z = (Xg - Xg[tr].mean()) / Xg[tr].std()
     M = model_input(Z)
-    run.step("training the CNN on luminance-offset digits")
+    run.step(f"training {s.model} on luminance-offset {s.data}")
     res = train(run, s.model, {}, (M[tr], y[tr]), (M[te], y[te]), epochs=s.gradient_epochs)
     run.done()
-    run.step("ID profiles of the luminance-offset digits")
+    run.step("ID profiles of the luminance-offset data")
     prof = profile(res.model, M[tr], layers=paper_layers(res.model), n_resamples=s.n_resamples,
                    seed=s.seed, label="trained", compare="untrained", progress=run.progress)
     run.out.save_table("profile_gradient", profile_frame(prof))

@@ -71,7 +71,7 @@ def run_pairs(run: Run) -> None:
     from ..dataset import data_dimension, label_sharpness
 
     s = run.settings
-    run.step("d_data and K_F of all digit class pairs")
+    run.step(f"d_data and K_F of all class pairs of {s.data}")
     X, y, _, _ = load_split(s.data, s.seed, s.n_test)
     F = X.reshape(len(X), -1)
     ks = label_sharpness(F, y, per_class_pair=True)
