@@ -144,7 +144,12 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
         fh.flush()
         os.fsync(fh.fileno())
         if tmp is None:
-            _give_name(fh.fileno(), path)
+            try:
+                _give_name(fh.fileno(), path)
+            except OSError as exc:
+                if exc.errno in NO_SPACE_ERRNOS:
+                    raise
+                _copy_into_place(fh, path)  # /proc missing, a file system refusing linkat
         else:
             os.replace(tmp, path)
         ok = True
@@ -163,6 +168,24 @@ def atomic_file(path: str | os.PathLike) -> Iterator[IO[bytes]]:
                 raise
             # a failed write: closing flushes the rest of the buffer, which fails the same
             # way; the error already on its way says it
+
+
+def _copy_into_place(fh: IO[bytes], path: Path) -> None:
+    """Fallback of :func:`atomic_file`: copy the unnamed file to a named temporary one and
+    rename that into place."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        _ordinary_permissions(tmp)
+        fh.seek(0)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(fh, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _ordinary_permissions(path: Path) -> None:

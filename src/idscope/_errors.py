@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """``"Type: message"`` of a library's exception on one line (numpy's and Pillow's messages
+    may span several), for quoting it in an idscope error."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 class IdscopeError(Exception):
     """Base class of every error idscope raises on purpose."""
 

@@ -6,7 +6,7 @@
   (other systems, and a parent that died before the call).
 * :func:`reap_descendants`, around code that makes a library start processes of its own (a
   local Ray instance: raylet, GCS, agents). A watcher process records this process's new
-  descendants five times a second; when this process dies without leaving the ``with``
+  descendants twice a second; when this process dies without leaving the ``with``
   block (SIGKILL, out of memory), or leaves it while some are still alive, the watcher kills
   the recorded ones that still run (pid and start time must both match, so a reused pid is
   never hit). Ray's own agents outlive a killed driver otherwise.
@@ -108,7 +108,7 @@ def _kill(known: dict[int, int], sig: int) -> int:
     return n
 
 
-def _watch(driver: int, period: float = 0.2) -> None:
+def _watch(driver: int, period: float = 0.5) -> None:
     """The watcher's loop: stdin is a pipe from the driver; EOF means the driver is gone
     (killed) or done (``b"done"`` came first)."""
     import select

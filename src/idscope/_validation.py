@@ -75,13 +75,16 @@ def check_array(
                 if bad:
                     raise InputError(f"{caller}: input contains {bad} NaN or inf value(s)")
             return X
+    if is_memmap(X) and X.dtype.kind in "biu" or (is_memmap(X) and X.dtype.kind == "f"
+                                                 and not X.flags.c_contiguous):
+        # Streamed from disk are float, row-major memmaps; integer or column-major (Fortran
+        # order) ones are read into memory as float, row-major arrays, like any array.
+        X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
     if is_memmap(X) and allow_memmap:
         if X.ndim != 2:
             raise InputError(f"{caller}: expected a 2-D memmap, got shape {X.shape}")
         if X.dtype.kind != "f":
-            raise InputError(f"{caller}: memmap dtype {X.dtype} is not floating point")
-        if not X.flags.c_contiguous:
-            raise InputError(f"{caller}: memmap must be C-contiguous (row-major)")
+            raise InputError(f"{caller}: memmap dtype {X.dtype} is not numeric")
         _check_shape(X.shape, caller, min_samples)
         if check_finite:
             # One streamed pass in blocks of ~64 MiB.

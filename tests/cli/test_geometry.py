@@ -29,7 +29,7 @@ def read_matrix(path):
 def test_cli_geometry_from_model_and_data(tmp_path, capsys):
     out = tmp_path / "geo"
     args = ["geometry", "--model", f"{THIS}:digits_mlp", "--data", "sklearn:digits",
-            "--n", "200", "--layers", "1", "3", "5", "--k", "8", "--resamples", "2",
+            "--n", "120", "--layers", "1", "3", "5", "--k", "8", "--resamples", "2",
             "--out", str(out), "--json", "--no-progress"]
     assert main(args) == 0
     got = json.loads(capsys.readouterr().out)
@@ -40,7 +40,7 @@ def test_cli_geometry_from_model_and_data(tmp_path, capsys):
     from idscope.data import load
 
     ds = load("sklearn:digits")
-    index = np.sort(np.random.default_rng(0).choice(len(ds.X), 200, replace=False))
+    index = np.sort(np.random.default_rng(0).choice(len(ds.X), 120, replace=False))
     store = idscope.activations(digits_mlp(), ds.X[index].astype(np.float32)[:, None],
                                 layers=["1", "3", "5"])
     ref_overlap = overlap_matrix(store, k=8)

@@ -123,3 +123,41 @@ def test_estimate_scale_kinds_match_the_library():
     from idscope.estimators import SCALE_KINDS as LIB
 
     assert tuple(SCALE_KINDS) == tuple(LIB)
+
+
+def test_dataset_intensity_scales_k_f_as_one_over_c(capsys):
+    """One vocabulary: `dataset --intensity 0-1` on digits (0..16) multiplies K_F by 16."""
+    base = ["dataset", "sklearn:digits", "--classes", "0,1", "--json"]
+    assert main(base) == 0
+    raw = json.loads(capsys.readouterr().out)
+    assert main(base + ["--intensity", "0-1"]) == 0
+    unit = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(unit["rows"][0]["K_F"], 16 * raw["rows"][0]["K_F"], rtol=1e-9)
+    assert unit["intensity_range"] == [0.0, 1.0]
+
+
+NET = """
+import math
+from torch import nn
+
+def make(input_shape, n_classes, width=8):
+    return nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), width), nn.ReLU(),
+                         nn.Linear(width, n_classes))
+"""
+
+
+def test_sweep_config_accepts_file_py_models(tmp_path, capsys):
+    import torch
+
+    from idscope.experiments.architectures import build_model
+
+    (tmp_path / "net.py").write_text(NET)
+    spec = f"{tmp_path / 'net.py'}:make"
+    model = build_model(spec, (1, 8, 8), 2, width=4)
+    assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 2)
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(f'name = "f"\n[[datasets]]\nsource = "sklearn:digits"\ntasks = [[0, 1]]\n'
+                   f'[[models]]\nname = "{spec}"\nkwargs = {{ width = 4 }}\n[training]\n'
+                   f'sizes = [40]\ntest_size = 60\nseeds = [0]\nepochs = 1\n')
+    assert main(["sweep", str(cfg), "--dry-run", "--out", str(tmp_path / "out")]) == 0
+    assert "net.py:make" in capsys.readouterr().out

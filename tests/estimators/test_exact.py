@@ -58,7 +58,7 @@ def test_twonn_ml_recovers_d_within_3_se(d):
     est, se, lo, hi = twonn_from_ratios(mu, method="mle")
     assert abs(est - d) <= 3 * se
     assert lo < est < hi
-    # se = d/√(N−2) (science.md §5: 7.00 ± 0.31 at d = 7, N = 500)
+    # se = d/√(N−2) (docs/science.md §5: 7.00 ± 0.31 at d = 7, N = 500)
     np.testing.assert_allclose(se, est / np.sqrt(2000 - 2), rtol=1e-12)
 
 
@@ -94,7 +94,7 @@ def test_gride_recovers_d_within_3_se(d, n1, n2):
     est, se, lo, hi = gride_from_ratios(mu, n1, n2)
     assert abs(est - d) <= 3 * se
     assert 0 < lo < est < hi
-    # est is the maximum of the log-likelihood of science.md §2
+    # est is the maximum of the log-likelihood of docs/science.md §2
     best = gride_loglik(est, mu, n1, n2)
     assert best >= gride_loglik(est * (1 - 1e-4), mu, n1, n2)
     assert best >= gride_loglik(est * (1 + 1e-4), mu, n1, n2)
@@ -126,7 +126,7 @@ def test_gride_loglik_matches_closed_form_density():
 def test_mle_conventions_mean_and_documented_bias():
     """Over 1 000 repetitions: ("k-1", "inverse") and ("k-2", "mean") are unbiased;
     Pope's ("k-2", "inverse") reads (k−2)/(k−1) of it and Levina–Bickel's ("k-1", "mean")
-    (k−1)/(k−2) times d (science.md §2)."""
+    (k−1)/(k−2) times d (docs/science.md §2)."""
     rng = np.random.default_rng(7)
     d, k, n, reps = 7.0, 20, 200, 1000
     r = poisson_distances(rng, (reps, n), k, d)
@@ -149,7 +149,7 @@ def test_twonn_ml_is_unbiased():
     via_api = np.array([twonn_from_ratios(m, method="mle")[0] for m in mu[:50]])
     np.testing.assert_allclose(via_api, est[:50], rtol=1e-12)
     assert abs(est.mean() - d) < 3 * est.std(ddof=1) / np.sqrt(reps)
-    # sd d/√(N−2) (science.md §5: 7.00 ± 0.31)
+    # sd d/√(N−2) (docs/science.md §5: 7.00 ± 0.31)
     np.testing.assert_allclose(est.std(ddof=1), d / np.sqrt(n - 2), rtol=0.05)
 
 
@@ -218,7 +218,7 @@ def test_twonn_linear_bootstrap_interval_coverage():
 
 
 # --------------------------------------------------------------------------------------
-# published fixtures (science.md §5)
+# published fixtures (docs/science.md §5)
 # --------------------------------------------------------------------------------------
 def skdim_fixture():
     """scikit-dimension's test data: 30 points uniform in the unit 5-ball, padded to 10-D."""
@@ -262,7 +262,7 @@ def _reference_twonn_linear(X, fraction):
     (0.95, 4.63403, 4.634032718914451),
 ])
 def test_skdim_fixture_twonn_discard(fraction, printed, skdim_value):
-    """science.md prints these to 5 decimals (checked to half a unit in the last place);
+    """docs/science.md prints these to 5 decimals (checked to half a unit in the last place);
     scikit-dimension 0.5.0's ``TwoNN(discard_fraction=...)`` gives the full values."""
     X = skdim_fixture()
     d = idscope.twonn(X, fraction=fraction, n_bootstrap=0).dimension

@@ -74,22 +74,28 @@ def test_cka_of_memmaps_and_tensors(pair, tmp_path):
     np.save(path, A.astype(np.float32))
     mm = np.load(path, mmap_mode="r")
     ref = linear_cka_reference(A.astype(np.float32).astype(np.float64), B)
-    assert abs(cka(mm, B, memory_budget=1 << 16) - ref) < 1e-6
+    for method, budget in [("auto", 1 << 16), ("samples", 1 << 16), ("samples", 1 << 28)]:
+        # row blocks; pairs of row blocks; the N × N Gram over feature chunks read from disk
+        assert abs(cka(mm, B, method=method, memory_budget=budget) - ref) < 1e-6
     assert abs(cka(torch.from_numpy(A), torch.from_numpy(B)) - linear_cka_reference(A, B)) < 1e-9
 
 
-def test_cka_matrix_within_and_across(rng):
+@pytest.mark.parametrize("budget", [1 << 18, 400_000, 1 << 28])
+def test_cka_matrix_within_and_across(rng, budget):
+    """Budgets where the wide layer's Gram does not fit, where some Grams are kept and some
+    recomputed, and where all are kept."""
     X = rng.normal(size=(120, 6))
-    layers = {"x": X, "relu": np.maximum(X @ rng.normal(size=(6, 30)), 0), "wide":
-              np.hstack([X, rng.normal(size=(120, 200))])}
-    m = cka_matrix(layers, memory_budget=1 << 18)
+    layers = {"x": X, "relu": np.maximum(X @ rng.normal(size=(6, 30)), 0)}
+    for i in range(4):  # 4 wide layers: at 400 kB three 120 × 120 Grams are kept
+        layers[f"wide{i}"] = np.hstack([X[:, i:], rng.normal(size=(120, 200))])
+    m = cka_matrix(layers, memory_budget=budget)
     np.testing.assert_allclose(np.diag(m.values), 1.0, atol=1e-9)
     np.testing.assert_allclose(m.values, m.values.T)
     for i, a in enumerate(layers):
         for j, b in enumerate(layers):
             assert abs(m.values[i, j] - linear_cka_reference(layers[a], layers[b])) < 1e-6
     d = cka_matrix(layers, {"y": X[:, :3]}, debiased=True)
-    assert d.metric == "cka-debiased" and d.values.shape == (3, 1)
+    assert d.metric == "cka-debiased" and d.values.shape == (6, 1)
     assert abs(d.value("relu", "y") - debiased_reference(layers["relu"], X[:, :3])) < 1e-6
 
 
@@ -118,3 +124,36 @@ def test_cka_bad_input(rng):
         cka(A, A, method="gram")
     with pytest.raises(idscope.InputError, match="at least 4 samples"):
         cka(A[:3], A[:3], debiased=True)
+
+
+def test_cka_of_wide_memmaps_stays_within_memory(tmp_path):
+    """Two 9.6 MB float32 layers on disk: CKA reads them in chunks, so the memory numpy
+    allocates stays far below one layer (the N × N Grams are 0.3 MB each)."""
+    import tracemalloc
+
+    n, d = 200, 12_000
+    rng = np.random.default_rng(0)
+    paths = []
+    for name in ("a", "b"):
+        mm = np.lib.format.open_memmap(tmp_path / f"{name}.npy", mode="w+",
+                                       dtype=np.float32, shape=(n, d))
+        mm[:] = rng.random((n, d), dtype=np.float32)
+        mm.flush()
+        del mm
+        paths.append(tmp_path / f"{name}.npy")
+    a, b = (np.load(p, mmap_mode="r") for p in paths)
+    tracemalloc.start()
+    try:
+        got = cka(a, b, memory_budget=2 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 << 20, peak  # one layer is 9.6 MB, in float64 19 MB
+    # reference from the Grams of the centred layers, in float64 row blocks
+    grams = []
+    for X in (a, b):
+        c = np.asarray(X, dtype=np.float64)
+        c -= c.mean(0)
+        grams.append(c @ c.T)
+    ref = np.sum(grams[0] * grams[1]) / np.sqrt(np.sum(grams[0] ** 2) * np.sum(grams[1] ** 2))
+    assert abs(got - ref) < 1e-6

@@ -38,7 +38,7 @@ def test_monitor_in_a_plain_pytorch_loop(data):
     mon = IDMonitor(probe, layers=LAYERS, every=2, n_resamples=3)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     separate = {}
-    for step in range(5):
+    for step in range(4):
         opt.zero_grad()
         nn.functional.cross_entropy(model(torch.from_numpy(X)), torch.from_numpy(y)).backward()
         opt.step()
@@ -48,12 +48,12 @@ def test_monitor_in_a_plain_pytorch_loop(data):
             separate[step] = idscope.profile(model, probe, layers=LAYERS, n_resamples=3,
                                              pca_threshold=None)
     res = mon.compute()
-    assert res.steps == (0, 2, 4) and res.layers == LAYERS
+    assert res.steps == (0, 2) and res.layers == LAYERS
     for step, prof in zip(res.steps, res.profiles):
         np.testing.assert_equal(rows(prof), rows(separate[step]))
     steps, values = res.series("3")
-    np.testing.assert_array_equal(steps, [0, 2, 4])
-    assert np.isfinite(values).all() and len(res.table()) == 6
+    np.testing.assert_array_equal(steps, [0, 2])
+    assert np.isfinite(values).all() and len(res.table()) == 4
     assert model.training  # the capture left the model's mode as it was
     mon.reset()
     assert mon.compute().steps == ()

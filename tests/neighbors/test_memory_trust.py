@@ -42,6 +42,19 @@ def test_weighted_bootstrap_equals_the_copying_one(rng, shape, standardize):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("k", [-1000, -500, 0, 500, 1000])
+def test_pca_id_at_every_finite_scale(rng, k):
+    # found by the fuzz suite: at 1e154 the covariance overflowed (LinAlgError)
+    X = rng.normal(size=(50, 6)) * np.linspace(1, 4, 6)
+    ref = pca_id(X, threshold=0.8, n_bootstrap=5)
+    for standardize in (False, True):
+        want = pca_id(X, threshold=0.8, standardize=standardize, n_bootstrap=5)
+        got = pca_id(np.ldexp(X, k), threshold=0.8, standardize=standardize, n_bootstrap=5)
+        assert (got.dimension, got.ci_low, got.ci_high) == (
+            want.dimension, want.ci_low, want.ci_high)
+    assert ref.dimension >= 3
+
+
 SCRIPT = textwrap.dedent("""
     import json, resource, sys
     import numpy as np

@@ -114,3 +114,12 @@ def test_demo_pairs_csv_intervals_bracket_the_value_they_name(quick_demo_dir):
     assert ((pairs["d_data_mle_ci_low"] <= pairs["d_data_mle"])
             & (pairs["d_data_mle"] <= pairs["d_data_mle_ci_high"])).all()
     assert not any(c.startswith("d_data_mle_pope_ci") for c in pairs.columns)
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2])
+def test_analyze_writes_every_plot_on_tiny_sweeps(tmp_path, n_tasks):
+    path = tmp_path / "results.csv"
+    sweep_table(n_tasks, True).to_csv(path, index=False)
+    assert main(["analyze", str(path), "--bootstrap", "20", "--out", str(tmp_path / "a")]) == 0
+    pngs = sorted(p.name for p in (tmp_path / "a").glob("*.png"))
+    assert {"scaling.png", "robustness_vs_sharpness.png", "repr_vs_data.png"} <= set(pngs)

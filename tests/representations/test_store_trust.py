@@ -195,3 +195,32 @@ def test_changed_data_is_never_answered_from_an_old_store(tmp_path):
                     store=tmp_path / "m")
     fresh = profile(model, Y, **dict(opts, resume=False))
     assert [r.twonn for r in fresh.rows] != [r.twonn for r in first.rows]
+
+
+def test_datasets_and_loaders_are_fingerprinted_by_content(tmp_path):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X = torch.randn(40, 6, generator=torch.Generator().manual_seed(5))
+    y = torch.zeros(40, dtype=torch.long)
+    model = Small()
+    ds = TensorDataset(X.clone(), y)
+    activations(model, ds, layers=LAYERS, batch_size=8, store=tmp_path / "d")
+    calls = model.calls
+    activations(model, TensorDataset(X.clone(), y), layers=LAYERS, batch_size=8,
+                store=tmp_path / "d")
+    assert model.calls == calls  # same samples: reused
+    Z = X.clone()
+    Z[13, 2] += 0.5
+    with pytest.raises(InputError, match="different data"):
+        activations(model, TensorDataset(Z, y), layers=LAYERS, batch_size=8,
+                    store=tmp_path / "d")
+    # a shuffling loader: the same samples in another order are the same data
+    gen = torch.Generator().manual_seed(0)
+    loader = DataLoader(TensorDataset(X.clone(), y), batch_size=8, shuffle=True, generator=gen)
+    activations(model, loader, layers=LAYERS, store=tmp_path / "l")
+    calls = model.calls
+    activations(model, loader, layers=LAYERS, store=tmp_path / "l")
+    assert model.calls == calls
+    with pytest.raises(InputError, match="different data"):
+        activations(model, DataLoader(TensorDataset(Z, y), batch_size=8, shuffle=True),
+                    layers=LAYERS, store=tmp_path / "l")

@@ -118,7 +118,7 @@ d_repr = false
 
 
 @pytest.mark.slow
-def test_sweep_that_cannot_write_its_table_says_so_in_one_line_and_resumes(tmp_path):
+def test_sweep_that_cannot_write_its_table_says_so_in_one_line_and_resumes(tmp_path, capsys):
     cfg = tmp_path / "disk.toml"
     cfg.write_text(SWEEP)
     out = tmp_path / "out"
@@ -134,9 +134,9 @@ def test_sweep_that_cannot_write_its_table_says_so_in_one_line_and_resumes(tmp_p
     assert not list(out.rglob(".*"))  # no partial or temporary file
     n_saved = len(list((out / "runs").glob("*.json")))
     assert n_saved == 1  # the run finished before its table failed: kept
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
-    assert f"{n_saved} already done" in again.stdout and "0 failed" in again.stdout
+    assert main(cmd[3:]) == 0  # room again: the next run (here in-process) starts cleanly
+    out_text = capsys.readouterr().out
+    assert "1 already done, 1 run now, 0 failed" in out_text
 
 
 def test_cli_commands_print_one_line_on_a_full_disk(tmp_path, monkeypatch, capsys):
@@ -199,3 +199,61 @@ def test_a_store_that_cannot_be_created_leaves_no_partial_file(tmp_path, monkeyp
     st = activations(model, X, store=store, layers=["0", "2"])  # the next run starts cleanly
     np.testing.assert_allclose(np.asarray(st["2"]), model(torch.from_numpy(X)).detach(),
                                rtol=1e-6)
+
+
+def _full_disk(monkeypatch):
+    def full(fd):  # every file reaches the disk through fsync: the disk is full there
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+
+
+def test_analyze_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    rows = "key,dataset,task,model,n_train,seed,test_loss\n" + "".join(
+        f"k{i},d,0-1,mlp,{n},0,{1 / n}\n" for i, n in enumerate((20, 40, 80)))
+    (tmp_path / "results.csv").write_text(rows)
+    _full_disk(monkeypatch)
+    code = main(["analyze", str(tmp_path / "results.csv"), "--out", str(tmp_path / "a"),
+                 "--bootstrap", "0", "--no-plots"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith(
+        "idscope analyze: error: cannot write "), err
+    assert "no space left on the device" in err[0]
+    assert not [p for p in (tmp_path / "a").rglob("*") if p.is_file()]
+
+
+def flat_mlp(num_classes: int = 3):
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, num_classes))
+
+
+def test_profile_on_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys):
+    _full_disk(monkeypatch)
+    code = main(["profile", "--model", f"{Path(__file__).resolve()}:flat_mlp", "--data",
+                 "sklearn:iris", "--store", str(tmp_path / "store"), "--resamples", "2",
+                 "--no-progress"])
+    err = [line for line in capsys.readouterr().err.strip().splitlines()
+           if not line.startswith("warning: no --weights")]
+    assert code == 2 and len(err) == 1 and err[0].startswith(
+        "idscope profile: error: cannot write "), err
+    assert "no space left on the device" in err[0]
+    assert list((tmp_path / "store").iterdir()) == []  # no partial store to refuse later
+    monkeypatch.undo()  # space again: the next run starts cleanly
+    assert main(["profile", "--model", f"{Path(__file__).resolve()}:flat_mlp", "--data",
+                 "sklearn:iris", "--store", str(tmp_path / "store"), "--resamples", "2",
+                 "--no-progress"]) == 0
+    assert (tmp_path / "store" / "manifest.json").is_file()
+
+
+def test_unnamed_files_fall_back_to_a_copy_where_linking_fails(tmp_path, monkeypatch):
+    import idscope._atomic as atomic
+
+    def refuse(fd, path):  # a file system that cannot link an O_TMPFILE file into place
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(atomic, "_give_name", refuse)
+    write_text(tmp_path / "a.json", "old")
+    write_text(tmp_path / "a.json", "complete " * 100000)
+    assert (tmp_path / "a.json").read_text() == "complete " * 100000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

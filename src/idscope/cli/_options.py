@@ -32,9 +32,10 @@ def add_source_arguments(p: argparse.ArgumentParser, *, keys: bool = True) -> No
 def add_preprocess_arguments(p: argparse.ArgumentParser, *, normalize: bool = False) -> None:
     """``--intensity``, ``--mode``, ``--resize`` and, for models, ``--normalize``."""
     g = p.add_argument_group(PREPROCESS_HELP)
-    g.add_argument("--intensity", choices=("0-1", "0-255"), default=None,
+    g.add_argument("--intensity", choices=("0-1", "0-255", "0-65535"), default=None,
                    help="rescale intensities from the source's declared range (default: as "
-                        "stored, e.g. 0..255 for 8-bit images, 0..16 for sklearn:digits)")
+                        "stored, e.g. 0..255 for 8-bit and 0..65535 for 16-bit images, 0..16 "
+                        "for sklearn:digits)")
     g.add_argument("--mode", choices=("L", "RGB"), default=None,
                    help="channels: L = grey (ITU-R 601 luminance), RGB = colour")
     g.add_argument("--resize", default=None, metavar="HxW",

@@ -7,15 +7,15 @@ import csv
 import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # the data and estimator modules load when the command runs, not for --help
+    from ..data import Dataset
 
 from .._atomic import write_text
 from .._errors import InputError
-from ..data import Dataset, balanced_subsample, class_name, class_pairs, load, select_classes
-from ..dataset import data_dimension, label_sharpness
 from ._format import table, to_json
+from ._options import add_preprocess_arguments, add_source_arguments, load_source, preprocess_of
 
 COLUMNS = ("task", "n", "duplicates", "mle_k1", "mle_pope", "twonn", "K_F",
            "witness_i", "witness_j", "witness_labels", "witness_distance", "conflicts",
@@ -69,33 +69,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--conflicts", choices=("report", "drop"), default="report",
                    help="identical samples with different labels: report (K_F = inf) or "
                         "drop them first")
-    p.add_argument("--label-column", default=None, help="label column of a table")
-    p.add_argument("--x-key", default=None, help="features array/dataset in .npz/.h5/.pt")
-    p.add_argument("--y-key", default=None, help="labels array/dataset in .npz/.h5/.pt")
-    p.add_argument("--resize", default=None, metavar="HxW", help="image folders: resize")
-    p.add_argument("--mode", choices=("L", "RGB"), default=None, help="image folders")
-    p.add_argument("--intensity", choices=("0-255", "0-1", "0-65535"), default=None,
-                   help="image folders and sklearn:sample_images (default: the files' own, "
-                        "0-255 for 8-bit, 0-65535 for 16-bit)")
+    add_source_arguments(p)
+    add_preprocess_arguments(p)
     p.add_argument("--device", default=None, help="cpu (default) or cuda")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write dataset.csv, dataset.json and, for images, witness PNGs")
     p.set_defaults(run=run)
-
-
-def _resize(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        parts = [int(v) for v in text.lower().replace(",", "x").split("x")]
-    except ValueError:
-        parts = []
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2:
-        raise InputError(f"dataset: --resize expects HxW (e.g. 32x32), got {text!r}")
-    return parts[0], parts[1]
 
 
 def _is_image(ds: Dataset) -> bool:
@@ -105,8 +85,12 @@ def _is_image(ds: Dataset) -> bool:
 def _tasks(ds: Dataset, args: argparse.Namespace) -> list[Dataset]:
     if args.classes:
         names = [c.strip() for c in args.classes.split(",")]
+        from ..data import select_classes
+
         return [select_classes(ds, names)]
     if args.all_pairs:
+        from ..data import class_pairs, select_classes
+
         return [select_classes(ds, pair) for pair in class_pairs(ds)]
     return [ds]
 
@@ -120,6 +104,11 @@ def _task_label(ds: Dataset, task: Dataset, args: argparse.Namespace) -> str:
 
 def _measure(ds: Dataset, task: Dataset, args: argparse.Namespace, out: Path | None
              ) -> dict[str, Any]:
+    import numpy as np
+
+    from ..data import balanced_subsample, class_name
+    from ..dataset import data_dimension, label_sharpness
+
     t0 = time.perf_counter()
     if args.n is not None:
         task = balanced_subsample(task, args.n, seed=args.seed)
@@ -168,9 +157,11 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    ds = load(args.source, label_column=args.label_column, x_key=args.x_key,
-              y_key=args.y_key, resize=_resize(args.resize), mode=args.mode,
-              intensity=args.intensity)
+    import numpy as np
+
+    from ..data import class_name
+
+    ds = load_source(args, args.source, preprocess_of(args))
     if ds.y is None:
         raise InputError(f"dataset: {ds.name} has no labels; name them with --label-column "
                          f"(tables) or --y-key (.npz/.h5/.pt)")

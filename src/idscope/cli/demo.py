@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -111,7 +112,11 @@ def _print_findings(report, out: str, seconds: float) -> int:
         verdict = {True: "shown", False: "NOT shown", None: "not testable"}[f.shown]
         num = "" if f.value is None else f"{f.value_label} = {f.value:.4g}"
         if f.interval is not None:
-            num += f" [{f.interval[0]:.4g}, {f.interval[1]:.4g}]"
+            lo, hi = f.interval
+            num += f" [{lo:.4g}, {hi:.4g}]"
+            finite = all(math.isfinite(v) for v in (lo, hi, f.value or math.nan))
+            if finite and not lo <= f.value <= hi:
+                num += " (the value lies outside its interval: the page says why)"
         print(f"{i}. {f.title:<{width}}  {verdict:<12}  {num}")
     print(f"\nreport: {out}/index.html  ({seconds:.0f} s)")
     return 0

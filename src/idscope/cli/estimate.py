@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from .._errors import InputError
-from ._format import interval_notes, table, to_json
+from ._format import fmt, interval_notes, table, to_json
 from ._options import add_preprocess_arguments, add_source_arguments, load_source, preprocess_of
 
 METHODS = ("twonn", "mle", "gride", "pca")
@@ -117,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.plot and not args.scale:
         raise InputError("--plot needs --scale")
+    if args.plot:  # a bad name is refused now, not after the whole computation
+        from ..report.profile import plot_format
+
+        plot_format(args.plot)
     from .. import estimators
 
     progress = not args.no_progress and sys.stderr.isatty()
@@ -157,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
              "ci95_low": r.ci_low, "ci95_high": r.ci_high,
              "interval": r.params.get("interval", ""), "points": r.n_points,
              "removed": r.n_duplicates,
-             "settings": ", ".join(f"{k}={v}" for k, v in r.params.items()
+             "settings": ", ".join(f"{k}={fmt(v)}" for k, v in r.params.items()
                                    if k not in _HIDDEN),
              "seconds": t} for r, t in results]
     if all(r["estimates"] == "d" for r in rows):

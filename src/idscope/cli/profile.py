@@ -53,8 +53,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="variance explained by the PCA-ID's components (default 0.9)")
     p.add_argument("--no-pca", action="store_true", help="skip the PCA-ID")
     p.add_argument("--compare", action="append", default=[], metavar="untrained|LABEL=FILE",
-                   help="also profile the architecture re-initialised ('untrained') or with "
-                        "other weights, e.g. shuffled=shuffled.pt (repeatable)")
+                   help="also profile the architecture re-initialised with random weights "
+                        "('untrained', seeded by --seed: the papers' reference for a trained "
+                        "model, so it needs --weights to compare anything) or with other "
+                        "weights, e.g. shuffled=shuffled.pt (repeatable)")
     p.add_argument("--label", default="model",
                    help="name of the model in the table (default: model)")
     p.add_argument("--sequence", choices=("flatten", "mean", "first"), default="flatten",
@@ -146,6 +148,17 @@ def _image_or_table(source: str, shape, pre: Any = None):
     return ds, X, _sample_shape(X, shape, transform), transform, None
 
 
+def _seeded(seed: int, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with torch's CPU generator seeded (then restored): a model
+    built without weights gets the same random parameters on every run, so its profile
+    repeats and an interrupted ``--store`` run can resume."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fn(*args, **kwargs)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..data.preprocess import model_normalization, parse_normalization
     from ..representations import load_model, profile
@@ -153,13 +166,23 @@ def run(args: argparse.Namespace) -> int:
     from ..representations.models import parse_config_items
     from ..representations.text import is_text_model, text_inputs
 
+    if args.plot:  # a bad name is refused now, not after the whole computation
+        from ..report.profile import plot_format
+
+        plot_format(args.plot)
     shape = _shape(args.input_shape)
     config = parse_config_items(args.model_config)
     norm = parse_normalization(args.normalize)
     pre = preprocess_of(args, None if isinstance(norm, str) else norm)
     ds, X, sample_shape, transform, err = _image_or_table(args.data, shape, pre)
-    model = load_model(args.model, weights=args.weights, num_classes=args.num_classes,
-                       input_shape=sample_shape, config=config)
+    model = _seeded(args.seed, load_model, args.model, weights=args.weights,
+                    num_classes=args.num_classes, input_shape=sample_shape, config=config)
+    if args.weights is None:
+        print(f"warning: no --weights: unless {args.model} loads trained weights itself, "
+              f"its parameters are random (initialised with --seed {args.seed}, so the same "
+              f"command gives the same numbers), and the profile describes an untrained "
+              f"network" + ("; --compare untrained then compares two untrained networks"
+                            if "untrained" in args.compare else ""), file=sys.stderr)
     text = is_text_model(model)
     if not text and ds is not None and norm in ("auto", "model"):
         declared = model_normalization(model, args.model)
@@ -186,8 +209,9 @@ def run(args: argparse.Namespace) -> int:
         label, sep, path = item.partition("=")
         if not sep or not label or not path:
             raise InputError(f"--compare: expected 'untrained' or LABEL=WEIGHTS, got {item!r}")
-        compare[label] = load_model(args.model, weights=path, num_classes=args.num_classes,
-                                    input_shape=sample_shape, config=config)
+        compare[label] = _seeded(args.seed, load_model, args.model, weights=path,
+                                 num_classes=args.num_classes, input_shape=sample_shape,
+                                 config=config)
         if text:
             compare[label] = HiddenStates(compare[label], args.pooling, args.max_tokens)
     progress = not args.no_progress and sys.stderr.isatty()

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._atomic import atomic_file, check_free_space, reserve
-from .._errors import InputError, MissingDependencyError
+from .._errors import InputError, MissingDependencyError, one_line
 from ._dataset import Dataset
 
 __all__ = ["IMAGE_EXTENSIONS", "load_image_folder", "sample_image_patches",
@@ -142,8 +142,7 @@ def _headers(files: list[Path], max_pixels: int
             raise InputError(f"load: {f} exceeds Pillow's decompression-bomb limit ({exc})"
                              ) from None
         except Exception as exc:
-            raise InputError(f"load: could not read image {f}: {type(exc).__name__}: {exc}"
-                             ) from None
+            raise InputError(f"load: could not read image {f}: {one_line(exc)}") from None
         w, h = sizes[-1]
         if w * h > max_pixels:
             raise InputError(f"load: {f} has {w}x{h} = {w * h} pixels, over the budget of "
@@ -213,8 +212,7 @@ def _decode(path: Path, mode: str, resize: tuple[int, int] | None, intensity: st
         raise InputError(f"load: {path} exceeds Pillow's decompression-bomb limit ({exc})"
                          ) from None
     except Exception as exc:  # truncated or corrupt data behind a valid header
-        raise InputError(f"load: could not decode image {path}: {type(exc).__name__}: {exc}"
-                         ) from None
+        raise InputError(f"load: could not decode image {path}: {one_line(exc)}") from None
     if scale != 1.0:
         arr = arr * np.float32(scale)
     return arr

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InputError
+from .._errors import InputError, one_line
 from ._dataset import Dataset
 from .idx import IDX_SOURCES, load_idx
 
@@ -181,7 +181,7 @@ def load(source: Any, **options: Any) -> Dataset:
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"load: could not read {path}: {type(exc).__name__}: {exc}") from None
+        raise InputError(f"load: could not read {path}: {one_line(exc)}") from None
 
 
 def _load_npz(path: Path, x_key: str | None, y_key: str | None) -> Dataset:

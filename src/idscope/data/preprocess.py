@@ -34,9 +34,9 @@ from ._dataset import Dataset
 __all__ = ["Preprocess", "parse_resize", "parse_normalization", "model_normalization",
            "preprocess_dataset", "INTENSITIES", "MODES"]
 
-INTENSITIES = ("0-1", "0-255")
+INTENSITIES = ("0-1", "0-255", "0-65535")
 MODES = ("L", "RGB")
-_RANGES = {"0-1": (0.0, 1.0), "0-255": (0.0, 255.0)}
+_RANGES = {"0-1": (0.0, 1.0), "0-255": (0.0, 255.0), "0-65535": (0.0, 65535.0)}
 _LUMA = (0.299, 0.587, 0.114)
 _BLOCK_BYTES = 64 << 20  # rows processed at a time when a whole array is converted
 

@@ -48,8 +48,10 @@ class DataDimension:
                 "n_duplicates": self.n_duplicates}
 
     def __str__(self) -> str:
+        # Pope's estimate reads (k−2)/(k−1)·d: say so, so it is not read as d itself
         return (f"d_data: MLE(k={self.k}, k-1) {self.mle_k1.dimension:.4g}, "
-                f"MLE(k={self.k}, k-2, Pope) {self.mle_pope.dimension:.4g}, "
+                f"MLE(k={self.k}, k-2, Pope) {self.mle_pope.dimension:.4g} "
+                f"[estimates {self.mle_pope.estimate_of}], "
                 f"TwoNN {self.twonn.dimension:.4g} (n={self.n_points})")
 
 

@@ -23,6 +23,7 @@ from .._errors import InputError
 from .._validation import check_array, check_choice, check_int, check_labels
 from ..data import Dataset, slice_rows
 from ..neighbors import PointSource, distance_error_bound, kneighbors, resolve_device
+from ..neighbors.frame import frame_exponent, ldexp, max_abs
 
 __all__ = ["SharpnessResult", "label_sharpness", "LABEL_KINDS", "CONFLICT_POLICIES"]
 
@@ -126,8 +127,8 @@ def _py(v: Any) -> Any:
 
 def _flatten(X: Any) -> Any:
     ndim = getattr(X, "ndim", None)
-    if ndim is not None and ndim > 2:
-        return X.reshape(X.shape[0], -1)
+    if ndim is not None and ndim > 2:  # (an explicit width: -1 is ambiguous for no rows)
+        return X.reshape(X.shape[0], int(np.prod(X.shape[1:], dtype=np.int64)))
     return X
 
 
@@ -447,7 +448,15 @@ def label_sharpness(
 
     def evaluate(Xe: Any, ye: np.ndarray, ce: np.ndarray) -> _Eval:
         if kind == "real":
-            return _eval_real(Xe, ye, device, memory_budget, progress)
+            # the kNN engine's power-of-two frame: far from 1 the float32 Gram and its bounds
+            # overflow or underflow; |Δy|/‖Δx‖ scales back exactly (copies X only then)
+            e = frame_exponent(max_abs(Xe, caller))
+            ev = _eval_real(ldexp(Xe, -e) if e else Xe, ye, device, memory_budget, progress)
+            if e:
+                with np.errstate(over="ignore"):
+                    ev.value, ev.distance = (float(np.ldexp(ev.value, -e)),
+                                             float(np.ldexp(ev.distance, e)))
+            return ev
         return _eval_classes(Xe, ce, classes.size, per_class_pair, device, memory_budget)
 
     ev = evaluate(Xs, ys, codes)

@@ -2,6 +2,7 @@
 
 from ._neighbors import DUPLICATE_POLICIES, search_distinct
 from ._result import IDResult
+from .calibration import SaturationWarning
 from .gride import GRIDE, gride, gride_from_ratios
 from .mle import MLE, mle, mle_from_distances
 from .pca import PCAID, pca_id, pca_spectrum
@@ -10,7 +11,7 @@ from .scale import SCALE_KINDS, Plateau, ScaleResult, find_plateau, scale_analys
 from .twonn import TwoNN, twonn, twonn_from_ratios
 
 __all__ = [
-    "IDResult", "ESTIMATORS", "DUPLICATE_POLICIES", "search_distinct",
+    "IDResult", "ESTIMATORS", "DUPLICATE_POLICIES", "search_distinct", "SaturationWarning",
     "twonn", "TwoNN", "twonn_from_ratios",
     "mle", "MLE", "mle_from_distances",
     "gride", "GRIDE", "gride_from_ratios",

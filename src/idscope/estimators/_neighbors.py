@@ -36,6 +36,7 @@ def neighbor_distances(
     duplicates: str = "remove",
     tie_columns: tuple[int, int] | None = None,
     min_points: int = 3,
+    graph_k: int = 0,
     device: Any = None,
     progress: bool = False,
 ) -> NeighborDistances:
@@ -47,6 +48,9 @@ def neighbor_distances(
     ``"drop-ties"`` (Ansuini et al.) keeps all rows and drops points whose distances in
     ``tie_columns`` (0-based columns, e.g. (0, 1) for r1 and r2) are zero or equal;
     ``"error"`` raises :class:`DuplicatePointsError`.
+
+    ``graph_k`` > k searches that many neighbours (as many as there are, for precomputed
+    ones) for the graph interval's ``indices``; ``distances`` keep k columns.
     """
     check_choice(duplicates, "duplicates", DUPLICATE_POLICIES, caller=caller)
     if isinstance(X, KNeighbors):
@@ -54,14 +58,15 @@ def neighbor_distances(
         if k > knn.k:
             raise InputError(f"{caller}: needs {k} neighbours but the precomputed KNeighbors "
                              f"has {knn.k}")
-        knn = knn.subset_k(k)
+        knn = knn.subset_k(max(k, min(graph_k, knn.k)))
     else:
         data = check_array(X, caller=caller, min_samples=2)
         n = int(data.shape[0])
         if n - 1 < k:
             raise InputError(f"{caller}: needs at least {k + 1} points for k={k}, got {n}")
-        knn = kneighbors(data, k, device=device, validate=False, progress=progress)
-    dist = knn.distances
+        k_search = max(k, min(graph_k, n - 1))
+        knn = kneighbors(data, k_search, device=device, validate=False, progress=progress)
+    dist = knn.distances[:, :k]
     if duplicates == "drop-ties":
         # applied even without duplicates: r1 = r2 ties also occur on grids and integer data
         a, b = tie_columns if tie_columns is not None else (0, 0)
@@ -89,15 +94,16 @@ def neighbor_distances(
         raise InputError(f"{caller}: duplicates='remove' needs the data, not a precomputed "
                          f"KNeighbors (which has {n_dup} duplicate rows)")
     knn, n_removed = search_distinct(data, k, knn=knn, caller=caller, min_points=min_points,
-                                     device=device, progress=progress)
-    return NeighborDistances(knn.distances, n_removed, n, knn.indices)
+                                     graph_k=graph_k, device=device, progress=progress)
+    return NeighborDistances(knn.distances[:, :k], n_removed, n, knn.indices)
 
 
 def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller: str,
-                    min_points: int = 3, device: Any = None, progress: bool = False
-                    ) -> tuple[KNeighbors, int]:
+                    min_points: int = 3, graph_k: int = 0, device: Any = None,
+                    progress: bool = False) -> tuple[KNeighbors, int]:
     """The ``k`` nearest neighbours among the distinct rows of ``data`` (the first of each
-    group of exact duplicates is kept), and how many rows were removed.
+    group of exact duplicates is kept), and how many rows were removed. ``graph_k`` > k
+    searches up to that many (for the graph interval's indices).
 
     ``knn`` is ``data``'s own neighbour search when already done: without duplicates (no
     zero first distance) it is returned as is; otherwise the distinct rows are searched
@@ -116,8 +122,8 @@ def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller:
     if n_keep == 1:
         raise InputError(f"{caller}: all {n} points are identical")
     _check_count(n_keep, max(min_points, k + 1), caller, n_dup)
-    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), k, device=device, validate=False,
-                     progress=progress)
+    knn = kneighbors(take_rows(data, np.flatnonzero(keep)), max(k, min(graph_k, n_keep - 1)),
+                     device=device, validate=False, progress=progress)
     return knn, n - n_keep
 
 

@@ -85,8 +85,8 @@ def _query_distances(X: np.ndarray, n_queries: int, k: int) -> np.ndarray:
 
 
 # The raw estimator an estimate is calibrated for: (neighbours it needs, a function of the
-# query points' sorted neighbour distances (n, k) returning (value, stderr)). The estimator
-# module hands it over (see twonn.calibration_statistic), so this module imports none of them.
+# query points' sorted neighbour distances (n, k) returning (value, stderr)). twonn, mle and
+# gride pass theirs to calibrate_result, so this module imports none of them.
 Statistic = tuple[int, Callable[[np.ndarray], tuple[float, float]]]
 
 
@@ -203,8 +203,12 @@ def calibrate_result(result: IDResult, spec: tuple[Any, ...], n: int, *,
     m = _Z95 * mc
     lo_raw = v - math.hypot(v - result.ci_low, m)
     hi_raw = v + math.hypot(result.ci_high - v, m)
-    lo = _invert(lo_raw, spec, n, seed, statistic)[0] if lo_raw > 0 else 0.0
-    hi = _invert(hi_raw, spec, n, seed, statistic)[0]
+    # an end within the fitted stretch of R_N uses that line; others get their own fit
+    span = max(1.0, 0.2 * d) * slope
+    lo = (d - (v - lo_raw) / slope if v - lo_raw <= span and slope > 0
+          else _invert(lo_raw, spec, n, seed, statistic)[0] if lo_raw > 0 else 0.0)
+    hi = (d + (hi_raw - v) / slope if hi_raw - v <= span and slope > 0
+          else _invert(hi_raw, spec, n, seed, statistic)[0])
     se = (hi - lo) / (2 * _Z95) if math.isfinite(hi) else math.inf
     params = dict(result.params, calibration=f"ball, N={n}, seed={seed}",
                   calibration_slope=slope)

@@ -10,6 +10,7 @@ import torch
 from .._errors import InputError
 from .._validation import check_array
 from ..neighbors import PointSource
+from ..neighbors.frame import frame_exponent, max_abs
 from ._base import BaseEstimator
 from ._result import IDResult
 
@@ -26,12 +27,32 @@ def pca_spectrum(X: Any, *, standardize: bool = False, budget: int = _BUDGET) ->
     spectrum), accumulated in float64 over row blocks (covariance) or feature chunks (Gram)
     of about ``budget`` bytes, so a memmap streams from disk (``pread``, nothing stays
     mapped) whatever its size. Zero-variance features stay zero under ``standardize``.
+    Data far from 1 are summed in a power-of-two frame (exact); eigenvalues outside the
+    float64 range are then ``inf`` or 0 (PCA-ID itself uses the frame's spectrum).
     """
-    return _spectrum(PointSource(X, torch.device("cpu")), None, standardize, budget)
+    src = PointSource(X, torch.device("cpu"))
+    e = _frame(src, budget)
+    ev = _spectrum(src, None, standardize, budget, e)
+    if e and not standardize:
+        with np.errstate(over="ignore"):
+            ev = np.ldexp(ev, 2 * e)
+    return ev
 
 
-def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, budget: int
-              ) -> np.ndarray:
+def _frame(src: PointSource, budget: int) -> int:
+    """The power-of-two exponent e of the kNN engine's frame (``neighbors.frame``): sums of
+    squares of ``x·2^-e`` neither overflow (data near 1e154) nor underflow (near 1e-300)."""
+    step = max(1, budget // (16 * src.d))
+    m = 0.0
+    for a in range(0, src.n, step):
+        block = src.rows_np(a, min(a + step, src.n))
+        m = max(m, max_abs(block.detach().cpu().numpy() if isinstance(block, torch.Tensor)
+                           else block, caller="pca_id"))
+    return frame_exponent(m)
+
+
+def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, budget: int,
+              e: int = 0) -> np.ndarray:
     """The spectrum of the rows of ``src``, row i taken ``counts[i]`` times (a bootstrap
     resample, never built: every sum is weighted by the counts; None: each row once).
 
@@ -47,23 +68,31 @@ def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, bu
     def rows(a: int) -> np.ndarray:
         block = src.rows_np(a, min(a + step, n))
         block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
-        return block.astype(np.float64)
+        return np.ldexp(block, -e, dtype=np.float64) if e else block.astype(np.float64)
 
-    def weighted(z: np.ndarray, a: int) -> np.ndarray:
-        return z if w is None else z * w[a:a + len(z), None]
+    def centred(a: int) -> np.ndarray:  # in place: one float64 block at a time in memory
+        z = rows(a)
+        z -= mean
+        return z
 
-    mean = sum(weighted(rows(a), a).sum(0) for a in range(0, n, step)) / total
+    # weighted sums as products with the count vector: no weighted copy of a block
+    mean = sum(rows(a).sum(0) if w is None else w[a:a + step] @ rows(a)
+               for a in range(0, n, step)) / total
     scale = np.ones(d)
     if standardize:
-        sq = sum(np.einsum("ij,ij->j", weighted(r, a), r)
-                 for a, r in ((a, rows(a) - mean) for a in range(0, n, step)))
+        sq = np.zeros(d)
+        for a in range(0, n, step):
+            z = centred(a)
+            z *= z
+            sq += z.sum(0) if w is None else w[a:a + step] @ z
         std = np.sqrt(sq / max(total - 1, 1))
         scale = np.where(std > 0, std, 1.0)
     if d <= n:
         cov = np.zeros((d, d))
         root = None if w is None else np.sqrt(w)
         for a in range(0, n, step):
-            z = (rows(a) - mean) / scale
+            z = centred(a)
+            z /= scale
             if root is not None:
                 z *= root[a:a + len(z), None]
             cov += z.T @ z  # one operand twice: numpy's symmetric product, ~10x a general one
@@ -73,11 +102,13 @@ def _spectrum(src: PointSource, counts: np.ndarray | None, standardize: bool, bu
         root = None if w is None else np.sqrt(w[keep])[:, None]
         m = n if keep is None else keep.size
         gram = np.zeros((m, m))
-        for c, e, block in src.col_chunks(max(1, budget // (16 * n))):
+        for c, e_, block in src.col_chunks(max(1, budget // (16 * n))):
             block = block.detach().cpu().numpy() if isinstance(block, torch.Tensor) else block
             if keep is not None:
                 block = block[keep]
-            z = (block.astype(np.float64) - mean[c:e]) / scale[c:e]
+            z = np.ldexp(block, -e, dtype=np.float64) if e else block.astype(np.float64)
+            z -= mean[c:e_]
+            z /= scale[c:e_]
             if root is not None:
                 z *= root
             gram += z @ z.T
@@ -112,7 +143,8 @@ def pca_id(
         raise InputError(f"{caller}: threshold={threshold} must be in (0, 1]")
     X = check_array(X, caller=caller, min_samples=2)
     src = PointSource(X, torch.device("cpu"))
-    m = components_for_variance(_spectrum(src, None, standardize, _BUDGET), threshold)
+    e = _frame(src, _BUDGET)  # the count depends only on ratios: the frame's spectrum serves
+    m = components_for_variance(_spectrum(src, None, standardize, _BUDGET, e), threshold)
     boot = []
     if n_bootstrap:
         rng = np.random.default_rng(seed)
@@ -120,7 +152,7 @@ def pca_id(
         for _ in range(n_bootstrap):
             # the same draws as indexing X[sort(idx)]: row i appears counts[i] times
             counts = np.bincount(rng.integers(0, n, n), minlength=n)
-            ev = _spectrum(src, counts, standardize, _BUDGET)
+            ev = _spectrum(src, counts, standardize, _BUDGET, e)
             boot.append(components_for_variance(ev, threshold) if ev.sum() > 0 else m)
     if boot:
         se = float(np.std(boot, ddof=1))

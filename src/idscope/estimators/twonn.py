@@ -10,7 +10,7 @@ from scipy import stats
 from .._errors import InputError
 from .._validation import check_choice
 from ._base import BaseEstimator
-from ._dependence import INTERVALS, design_effect
+from ._dependence import GRAPH_FACTOR, INTERVALS, design_effect
 from ._neighbors import neighbor_distances, reference_points
 from ._result import IDResult
 
@@ -131,11 +131,13 @@ def twonn(
     check_choice(interval, "interval", INTERVALS, caller=caller)
     if not 0 < fraction <= 1:
         raise InputError(f"{caller}: fraction={fraction} must be in (0, 1]")
+    graph = interval == "graph"
     nd = neighbor_distances(X, 2, caller=caller, duplicates=duplicates, tie_columns=(0, 1),
-                            min_points=3, device=device, progress=progress)
+                            min_points=3, graph_k=GRAPH_FACTOR * 2 if graph else 0,
+                            device=device, progress=progress)
     r = nd.distances
     mu = r[:, 1] / r[:, 0]
-    deff = design_effect(np.log(mu), nd.indices, 2) if interval == "graph" else 1.0
+    deff = design_effect(np.log(mu), nd.indices, GRAPH_FACTOR * 2) if graph else 1.0
     d, se, lo, hi = twonn_from_ratios(mu, method=method, fraction=fraction,
                                       n_bootstrap=n_bootstrap, seed=seed, design_effect=deff)
     if method == "mle":
@@ -152,10 +154,16 @@ def twonn(
     from .calibration import calibrate_result
 
     spec = ("twonn", method, fraction)
-    statistic = (2, lambda r: twonn_from_ratios(r[:, 1] / r[:, 0], method=method,
-                                                fraction=fraction, n_bootstrap=50)[:2])
+    statistic = calibration_statistic(method, fraction)
     return calibrate_result(res, spec, reference_points(nd, duplicates), seed=seed,
                             caller=caller, statistic=statistic)
+
+
+def calibration_statistic(method: str, fraction: float) -> tuple[int, Any]:
+    """What calibration inverts for TwoNN: (neighbours needed, raw (value, stderr) from the
+    sorted neighbour distances of query points)."""
+    return 2, lambda r: twonn_from_ratios(r[:, 1] / r[:, 0], method=method, fraction=fraction,
+                                          n_bootstrap=50)[:2]
 
 
 class TwoNN(BaseEstimator):

@@ -12,10 +12,14 @@ diagonals:
 
 On centred data every term follows from t_AB = ‖AᵀB‖²_F and the row norms a_i = ‖A_i‖²:
 tr(K̃L̃) = t_AB − Σ a_i b_i, 1ᵀK̃1 = −Σ a_i, 1ᵀK̃L̃1 = Σ a_i b_i. t_AB is accumulated in
-float64 over blocks of samples, either in feature space (Σ_blocks A_bᵀB_b, a D_A × D_B
-matrix) or, for wide layers, in sample space (Σ over pairs of blocks of ⟨K_IJ, L_IJ⟩_F, so
-only blocks of the N × N kernels are ever held), whichever is cheaper within the memory
-budget. Each layer's rows are read in blocks, so memory-mapped store layers are streamed.
+float64 within a memory budget, after one pass for the column means, in one of three ways:
+
+- feature space (narrow layers): Σ over blocks of samples of A_bᵀB_b, a D_A × D_B matrix;
+- sample space (wide layers): each layer's centred N × N Gram K_c accumulated over chunks of
+  features (one pass over the layer, read ahead from disk for memmaps), t_AB = ⟨K_c, L_c⟩_F;
+  a layer × layer matrix keeps the Grams while they fit the budget together;
+- sample space by blocks (when even N × N does not fit): Σ over pairs of row blocks of
+  ⟨A_I A_Jᵀ, B_I B_Jᵀ⟩_F, so only blocks of the kernels are ever held.
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ _DEFAULT_BUDGET = 256 << 20  # bytes of working memory (Gram matrices and row bl
 
 @dataclass(frozen=True)
 class _Layer:
-    """One representation: its rows, column mean, ‖AᵀA‖²_F and squared row norms (centred)."""
+    """One representation: its rows, column mean, ‖AᵀA‖²_F and squared row norms (centred),
+    and its centred N × N Gram matrix when it is kept for the sample-space path."""
 
     src: PointSource
     mean: np.ndarray
     self_term: float
     row_norms: np.ndarray
+    gram: np.ndarray | None = None
 
 
 def cka_from_statistics(t_ab: float, t_aa: float, t_bb: float, a: np.ndarray, b: np.ndarray,
@@ -89,8 +95,9 @@ def cka(
     debiased : bool
         Use the unbiased HSIC estimator (Song et al. 2012; needs N >= 4).
     method : {"auto", "features", "samples"}
-        Accumulate ‖AᵀB‖²_F in feature space (D_A × D_B Gram) or in sample space (blocks of
-        the N × N kernels); ``"auto"`` takes the cheaper one that fits ``memory_budget``.
+        Accumulate ‖AᵀB‖²_F in feature space (D_A × D_B Gram) or in sample space (N × N
+        kernels, or pairs of their row blocks when N × N does not fit); ``"auto"`` takes the
+        cheaper one that fits ``memory_budget``.
     memory_budget : int
         Bytes of working memory for Gram matrices and row blocks.
 
@@ -142,8 +149,10 @@ def cka_matrix(
     if na != nb:
         raise InputError(f"{caller}: the models hold {na} and {nb} samples; the rows must be "
                          f"the same samples")
-    left = {n: _layer(X, method, budget) for n, X in left_arrays.items()}
-    right = left if other is None else {n: _layer(X, method, budget)
+    # each layer's N × N Gram (sample-space path) is kept while they fit the budget together
+    kept = [0]
+    left = {n: _layer(X, method, budget, kept) for n, X in left_arrays.items()}
+    right = left if other is None else {n: _layer(X, method, budget, kept)
                                         for n, X in right_arrays.items()}
     pairs = [(i, j) for i in range(len(left)) for j in range(len(right))
              if other is not None or j >= i]
@@ -191,9 +200,36 @@ def _features(width_a: int, width_b: int, n: int, method: str, budget: int) -> b
     return fits and width_a * width_b <= n * (width_a + width_b) / 2
 
 
-def _layer(X: Any, method: str, budget: int) -> _Layer:
+def _gram_fits(n: int, budget: int) -> bool:
+    """Two float64 N × N Gram matrices and a block of columns fit the budget."""
+    return 3 * 8 * n * n <= budget
+
+
+def _gram(src: PointSource, mean: np.ndarray, budget: int) -> np.ndarray:
+    """The centred N × N Gram matrix A_c A_cᵀ in float64: one pass over chunks of features
+    (read ahead from files), so a wide layer is read once."""
+    n, d = src.n, src.d
+    chunk = max(1, min(d, (budget // 3) // (8 * n)))
+    K = np.zeros((n, n))
+    for a, b, block in src.col_chunks(chunk):
+        if isinstance(block, torch.Tensor):
+            block = block.to(torch.float64).cpu().numpy()
+        c = np.asarray(block, dtype=np.float64) - mean[a:b]
+        K += c @ c.T
+    return K
+
+
+def _layer(X: Any, method: str, budget: int, kept: list[int] | None = None) -> _Layer:
     src = PointSource(X, torch.device("cpu"))
     n, d = src.n, src.d
+    if not _features(d, d, n, method, budget) and _gram_fits(n, budget):
+        mean = src.mean(_block_rows(n, d, budget)).cpu().numpy()
+        K = _gram(src, mean, budget)
+        keep = kept is None or kept[0] + K.nbytes <= budget
+        if kept is not None and keep:
+            kept[0] += K.nbytes
+        return _Layer(src, mean, float(np.einsum("ij,ij->", K, K)), np.diag(K).copy(),
+                      K if keep else None)
     step = _block_rows(n, d, budget)
     total = np.zeros(d)
     for a in range(0, n, step):
@@ -218,7 +254,14 @@ def _cross(la: _Layer, lb: _Layer, method: str, budget: int) -> float:
             block = _rows(la.src, a, b, la.mean)
             gram += block.T @ (block if la is lb else _rows(lb.src, a, b, lb.mean))
         return float(np.einsum("ij,ij->", gram, gram))
-    # sample space: Σ_IJ ⟨A_I A_Jᵀ, B_I B_Jᵀ⟩_F over pairs of blocks (J ≥ I counted twice)
+    if _gram_fits(n, budget):
+        # sample space, whole kernels: ⟨K_c, L_c⟩_F
+        ka = la.gram if la.gram is not None else _gram(la.src, la.mean, budget)
+        kb = ka if la is lb else lb.gram if lb.gram is not None else _gram(lb.src, lb.mean,
+                                                                          budget)
+        return float(np.einsum("ij,ij->", ka, kb))
+    # sample space by blocks: Σ_IJ ⟨A_I A_Jᵀ, B_I B_Jᵀ⟩_F over pairs of row blocks (J ≥ I
+    # counted twice), when even one N × N kernel does not fit
     step = _block_rows(n, da + db, budget)
     # two blocks of kernels (step² each) and four blocks of rows must fit
     step = min(step, max(1, int(math.isqrt(max(1, budget // (4 * 8))))))

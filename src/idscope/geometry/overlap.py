@@ -142,8 +142,14 @@ def overlap_matrix(
     if na != nb:
         raise InputError(f"{caller}: the models hold {na} and {nb} samples; the rows must be "
                          f"the same samples")
-    values = np.array([[float(overlap_from_indices(a.indices, b.indices).mean())
-                        for b in right.values()] for a in left.values()])
+    lv, rv = list(left.values()), list(right.values())
+    values = np.ones((len(lv), len(rv)))
+    for i, a in enumerate(lv):
+        # within one model the matrix is symmetric with a unit diagonal: the upper triangle
+        for j in range(i + 1 if other is None else 0, len(rv)):
+            values[i, j] = overlap_from_indices(a.indices, rv[j].indices).mean()
+            if other is None:
+                values[j, i] = values[i, j]
     return LayerMatrix("overlap", tuple(left), tuple(right), values, labels[0],
                        labels[0] if other is None else labels[1], {"k": k})
 

@@ -77,10 +77,18 @@ def tree_search(src: PointSource, ref: PointSource, symmetric: bool, k: int, mar
         # candidates: within the rounding slack of the k-th tree distance
         cut = dd[:, k - 1] * (1 + _REL) + _ABS
         rows, slots = np.nonzero(dd <= cut[:, None])
-        cols = ii[rows, slots]
-        exact = _exact_distances(src, ref, rows + a, cols, symmetric, budget)
-        d2, ix = _k_smallest(rows, cols, exact, b - a, k)
-        dist2[a:b], idx[a:b] = d2, ix
+        exact = np.full(dd.shape, np.inf)
+        # each pair as (query, reference): (x − y)² and (y − x)² are the same float64
+        # numbers, so this equals the other paths' once-per-pair result bit for bit
+        exact[rows, slots] = _exact_distances(src, ref, rows + a, ii[rows, slots], False,
+                                              budget)
+        # sort each row by (distance, index): by index first, then stably by distance
+        by_index = np.argsort(ii, axis=1, kind="stable")
+        exact = np.take_along_axis(exact, by_index, axis=1)
+        ii = np.take_along_axis(ii, by_index, axis=1)
+        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+        d2 = np.take_along_axis(exact, order, axis=1)
+        dist2[a:b], idx[a:b] = d2, np.take_along_axis(ii, order, axis=1)
         if not everything:
             bound = last * (1 - _REL) - _ABS
             failed_all.append(np.flatnonzero(~(np.sqrt(d2[:, k - 1]) < bound)) + a)

@@ -14,7 +14,7 @@ from typing import Any
 from .._atomic import atomic_path
 from .._errors import InputError
 
-__all__ = ["plot_profile", "save_plot"]
+__all__ = ["plot_profile", "save_plot", "plot_format"]
 
 _FORMATS = ("png", "pdf", "svg")
 
@@ -109,12 +109,19 @@ def plot_profile(profiles: Any, pca: bool = True, *, error_bars: bool = True,
     return fig
 
 
+def plot_format(path: str | os.PathLike) -> str:
+    """The format of a plot file from its suffix (png, pdf, svg); an error for others, so
+    that a command can refuse a bad name before it computes anything."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in _FORMATS:
+        raise InputError(f"plot file must end in .png, .pdf or .svg, got {Path(path).name!r}")
+    return fmt
+
+
 def save_plot(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     """Write a figure atomically; the format (png, pdf, svg) follows the file's suffix."""
     path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in _FORMATS:
-        raise InputError(f"plot file must end in .png, .pdf or .svg, got {path.name!r}")
+    fmt = plot_format(path)
     with atomic_path(path, suffix=f".{fmt}") as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
     return path

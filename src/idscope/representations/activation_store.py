@@ -392,18 +392,18 @@ class ActivationStore:
                             raise storage_error(exc, fpath) from None
                     finally:
                         os.close(fd)
+            manifest["batches"]["done"] = []
+            manifest["complete"] = False
+            store = cls(path, manifest)
+            store._save()
         except BaseException as exc:
             # No partial store: the next run finds the folder as it was and starts cleanly.
             for f in created:
                 f.unlink(missing_ok=True)
             if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS and not isinstance(
                     exc, StorageError):
-                raise storage_error(exc, created[-1]) from None
+                raise storage_error(exc, created[-1] if created else path) from None
             raise
-        manifest["batches"]["done"] = []
-        manifest["complete"] = False
-        store = cls(path, manifest)
-        store._save()
         return store
 
     def _save(self) -> None:

@@ -118,6 +118,17 @@ def _from_string(spec: str, weights, config, num_classes, input_shape):
     return _call(obj, spec, config, num_classes, input_shape), weights
 
 
+def import_callable(spec: str) -> Any:
+    """The object named by ``"package.module:attr"`` or ``"path/to/file.py:attr"`` (the
+    file's code runs, as for a model given to :func:`load_model`); sweep configs name their
+    own models this way."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise InputError(f"expected 'package.module:callable' or 'file.py:callable', got "
+                         f"{spec!r}")
+    where, attr = spec.rsplit(":", 1)
+    return _import_attr(where, attr)
+
+
 def _import_attr(where: str, attr: str) -> Any:
     path = Path(where)
     if where.endswith(".py") or path.is_file():

@@ -17,6 +17,7 @@ import torch
 
 from .._errors import InputError
 from .._validation import is_memmap
+from .fingerprint import hash_batches, hash_rows
 from .layers import input_tensor
 from .text import token_inputs
 
@@ -94,15 +95,9 @@ class ArraySource(Source):
         h = hashlib.sha256(f"all rows:{tuple(X.shape)}:{X.dtype}".encode())
         if self.index is not None:
             h.update(np.ascontiguousarray(self.index, dtype=np.int64).tobytes())
-        # every row, streamed in ~64 MiB blocks: a store is reused only for the same data
-        row_bytes = int(np.prod(X.shape[1:], dtype=np.int64)) * (
-            X.element_size() if isinstance(X, torch.Tensor) else X.dtype.itemsize)
-        step = max(1, (64 << 20) // max(1, row_bytes))
-        for a in range(0, self.n, step):
-            block = self._take(a, min(a + step, self.n))
-            if isinstance(block, torch.Tensor):  # its bytes (bfloat16 has no numpy dtype)
-                block = block.detach().cpu().contiguous().view(torch.uint8).numpy()
-            h.update(np.ascontiguousarray(block).data)
+        # every row, streamed: a store is reused only for the same data
+        hash_rows(h, self._take, self.n, int(np.prod(X.shape[1:], dtype=np.int64)) * (
+            X.element_size() if isinstance(X, torch.Tensor) else X.dtype.itemsize))
         out = {"kind": kind, "shape": list(map(int, X.shape)), "dtype": str(X.dtype),
                "n_samples": self.n, "subset": self.index is not None,
                "fingerprint": h.hexdigest()[:16]}
@@ -152,6 +147,7 @@ class LoaderSource(Source):
         for part in (getattr(getattr(ds, "dataset", ds), "fingerprint", None),
                      getattr(ds, "indices", None)):  # token inputs (and a Subset of them)
             h.update(repr(part() if callable(part) else part).encode())
+        hash_batches(h, (_inputs_of(item) for item in self.loader), ordered=not self.shuffled)
         return {"kind": "dataset" if self.wrapped else "dataloader",
                 "dataset": type(ds).__qualname__, "n_samples": self.n,
                 "shuffled": self.shuffled, "fingerprint": h.hexdigest()[:16]}

@@ -34,7 +34,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike, *, strict: bool = Tr
         except Exception as exc:
             raise MissingDependencyError(f"load_model: reading {path.name} needs safetensors "
                                          f"({exc})") from None
-        state = load_file(str(path), device="cpu")
+        try:
+            state = load_file(str(path), device="cpu")
+        except Exception as exc:  # SafetensorError: a truncated or corrupt file
+            raise InputError(f"load_model: {path.name} is not a valid .safetensors file "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                             ) from None
     elif suffix in WEIGHT_SUFFIXES:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)

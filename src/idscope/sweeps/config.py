@@ -62,7 +62,9 @@ A configuration (all tables but ``datasets``, ``models`` and ``training.sizes`` 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,6 +79,11 @@ __all__ = [
 ]
 
 SYNTHETIC_GENERATORS = ("manifold_images", "manifold_points")
+# A sweep's name becomes its default output folder (``sweep-NAME``): a plain name, no path.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+ -]{0,99}")
+# Size settings of the built-in architectures: positive integers (or lists of them).
+_POSITIVE_KWARGS = ("width", "widths", "depth", "hidden_dim", "channels", "fc_width",
+                    "convs_per_block", "blocks")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 CHECKPOINTS = ("last", "best")
 ROBUSTNESS_METHODS = ("fgsm", "pgd")
@@ -289,8 +296,10 @@ class _Ctx:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"must be a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise self.error(key, f"must be a finite number, got {value}")
         bad_low = value <= low if low_open else value < low
-        if value != value or bad_low or (high is not None and value > high):
+        if bad_low or (high is not None and value > high):
             lo = "(" if low_open else "["
             hi = f"{high}]" if high is not None else "inf)"
             raise self.error(key, f"{value} is outside {lo}{low}, {hi}")
@@ -330,6 +339,10 @@ def parse_config(raw: dict[str, Any], *, name: str = "sweep",
     raw = c.table(raw, "top level", ("name", "datasets", "models", "training", "measure",
                                      "executor"))
     sweep_name = c.string(raw.get("name", name), "name")
+    if not _PLAIN_NAME.fullmatch(sweep_name) or ".." in sweep_name:
+        raise c.error("name", f"{sweep_name!r} is not a plain name (letters, digits, '_', "
+                              f"'-', '.', '+', spaces; no path): it names the default output "
+                              f"folder sweep-NAME")
     datasets = _parse_datasets(c, raw.get("datasets"))
     models = _parse_models(c, raw.get("models"))
     if "training" not in raw:
@@ -432,6 +445,8 @@ def _parse_models(c: _Ctx, raw: Any) -> tuple[ModelSpec, ...]:
                 raise c.error(f"{key}.name", f"{name!r} is not of the form "
                                              f"'package.module:callable'")
         kwargs_json = c.json_table(m.get("kwargs", {}), f"{key}.kwargs")
+        if ":" not in name:
+            _check_builtin_kwargs(c, json.loads(kwargs_json), f"{key}.kwargs")
         label = c.string(m.get("label", name), f"{key}.label")
         if label in labels:
             raise c.error(f"{key}.label", f"model label {label!r} is used twice; give each "
@@ -439,6 +454,26 @@ def _parse_models(c: _Ctx, raw: Any) -> tuple[ModelSpec, ...]:
         labels.add(label)
         out.append(ModelSpec(name, kwargs_json, label))
     return tuple(out)
+
+
+def _check_builtin_kwargs(c: _Ctx, kwargs: dict[str, Any], key: str) -> None:
+    """Sizes of a built-in architecture are positive integers; dropout is in [0, 1)."""
+    for k in _POSITIVE_KWARGS:
+        if k in kwargs:
+            v = kwargs[k]
+            for i, x in enumerate(v if isinstance(v, list) else [v]):
+                c.integer(x, f"{key}.{k}" + (f"[{i}]" if isinstance(v, list) else ""), 1)
+    if "dropout" in kwargs:
+        p = c.number(kwargs["dropout"], f"{key}.dropout", 0.0)
+        if p >= 1:
+            raise c.error(f"{key}.dropout", f"must be in [0, 1), got {p}")
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _parse_training(c: _Ctx, raw: Any) -> TrainingSpec:
@@ -457,8 +492,18 @@ def _parse_training(c: _Ctx, raw: Any) -> TrainingSpec:
         weight_decay=c.number(t.get("weight_decay", 0.0), "training.weight_decay", 0.0),
         checkpoint=c.string(t.get("checkpoint", "last"), "training.checkpoint", CHECKPOINTS),
         device=c.string(t.get("device", "cpu"), "training.device"),
-        threads=c.integer(t.get("threads", 1), "training.threads", 0),
+        threads=_threads(c, t.get("threads", 1)),
     )
+
+
+def _threads(c: _Ctx, value: Any) -> int:
+    n = c.integer(value, "training.threads", 0)
+    cpus = _cpu_count()
+    if n > cpus:  # torch aborts or crashes on absurd thread counts
+        raise c.error("training.threads", f"{n} is more than the {cpus} CPU(s) this process "
+                                          f"may use; set at most {cpus} (0 leaves torch's "
+                                          f"default)")
+    return n
 
 
 def _parse_measure(c: _Ctx, raw: Any) -> MeasureSpec:

@@ -195,7 +195,8 @@ class RayExecutor:
             refs = {remote.remote(fn, job, comps_ref): job for job in jobs}
             pending = list(refs)
             while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
+                # a timeout, so that Ctrl-C is handled while runs go on (as for the pool)
+                ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
                 for ref in ready:
                     yield ray.get(ref)
         finally:

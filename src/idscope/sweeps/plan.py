@@ -21,6 +21,8 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._errors import InputError
 from .components import resolve_components
 from .config import (
@@ -132,6 +134,11 @@ def make_plan(config: SweepConfig, components: Any = None, *, check_models: bool
     for spec in config.datasets:
         data = prepare_dataset(spec, comps)
         tasks = _expand_tasks(spec, data, comps)
+        if not tasks:
+            n_classes = len(np.unique(np.asarray(data.y)))
+            raise InputError(f"{_where(config)}: dataset {spec.name!r} has {n_classes} "
+                             f"class(es); tasks = \"all-pairs\" needs at least two, so the "
+                             f"sweep would run nothing")
         for task in tasks:
             _check_task(config, spec, data, task, comps)
         if check_models:
@@ -143,6 +150,8 @@ def make_plan(config: SweepConfig, components: Any = None, *, check_models: bool
             s = _settings(spec, task, mspec, n, tr.test_size, seed, tr, ms)
             jobs.append(Job(job_key(s), config.name, spec, task, mspec, n, tr.test_size, seed,
                             tr, ms))
+    if not jobs:  # pragma: no cover - every list above is checked non-empty
+        raise InputError(f"{_where(config)}: the sweep plans no run")
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):  # pragma: no cover - only if two specs are identical
         raise InputError(f"sweep config {config.path or config.name}: two runs have the same "
@@ -192,7 +201,8 @@ def _check_task(config: SweepConfig, spec: DatasetSpec, data: Any, task: tuple[A
 
 def _check_model(config: SweepConfig, mspec: ModelSpec, shape: tuple[int, ...],
                  comps: Any) -> None:
-    if mspec.is_callable_path:
+    # "file.py:callable" is imported from its file by build_model below
+    if mspec.is_callable_path and not mspec.name.rsplit(":", 1)[0].endswith(".py"):
         mod_name, _, attr = mspec.name.partition(":")
         try:
             mod = importlib.import_module(mod_name)
@@ -207,6 +217,7 @@ def _check_model(config: SweepConfig, mspec: ModelSpec, shape: tuple[int, ...],
         comps.build_model(mspec.name, shape, 2, seed=0, **mspec.kwargs)
     except InputError as exc:
         raise InputError(f"{_where(config)}: model {mspec.label!r}: {exc}") from None
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        # RuntimeError: torch refusing a size (a negative width in a custom model)
         raise InputError(f"{_where(config)}: model {mspec.label!r} cannot be built for input "
                          f"shape {shape} with kwargs {mspec.kwargs}: {exc}") from None

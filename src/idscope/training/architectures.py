@@ -277,14 +277,22 @@ def _resolve(name: str, caller: str) -> Callable[..., nn.Module]:
         return _BUILTINS[name]
     if ":" not in name:
         raise InputError(f"{caller}: unknown model {name!r}; built-ins: "
-                         f"{', '.join(_BUILTINS)}, or 'package.module:callable'")
+                         f"{', '.join(_BUILTINS)}, 'package.module:callable' or "
+                         f"'path/to/file.py:callable'")
+    if name.rsplit(":", 1)[0].endswith(".py"):  # "path/to/file.py:callable"
+        from ..representations.models import import_callable
+
+        obj: Any = import_callable(name)
+        if not callable(obj):
+            raise InputError(f"{caller}: {name!r} is not callable")
+        return obj
     mod_name, _, attr = name.partition(":")
     try:
         module = importlib.import_module(mod_name)
     except ImportError as exc:
         raise InputError(f"{caller}: cannot import module {mod_name!r} for model {name!r} "
                          f"({exc})") from None
-    obj: Any = module
+    obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise InputError(f"{caller}: module {mod_name!r} has no attribute {attr!r}")

@@ -1,0 +1,302 @@
+"""Benchmark: every exact neighbour path of idscope against scikit-learn, the peers and GEMM.
+
+Grid (issue #14): N ∈ {10⁴, 10⁵, 10⁶ (D ≤ 20 only)} × D ∈ {2, 3, 5, 8, 12, 20, 50, 128, 784,
+4096} of points uniform in the unit cube (float64 for D ≤ 50, float32 above, like network
+activations), plus the issue's two TwoNN cases (30 000 × 3 and 20 000 × 8) and MNIST's size
+(70 000 × 784). Methods, each timed in its own process after a warm-up on tiny data:
+
+- ``idscope_twonn`` / ``idscope_mle``: ``idscope.twonn(X)`` / ``idscope.mle(X, k=20)`` (the
+  dispatch picks the path);
+- ``tree_k2`` / ``brute_k2``: ``idscope.kneighbors(X, 2, algorithm=...)``, each exact path;
+- ``sklearn_twonn``: scikit-learn's ``NearestNeighbors(n_neighbors=2)`` search (what
+  scikit-dimension and DADApy call) plus idscope's TwoNN arithmetic on its result;
+- ``skdim_twonn``, ``skdim_mle``, ``dadapy_twonn``: the peers (``benchmarks/peers``; DADApy
+  has no Levina–Bickel MLE);
+- ``gemm_numpy`` / ``gemm_torch`` (D ≥ 128): a float32 ``X @ X.T`` with numpy's BLAS (a
+  symmetric ``syrk``) and with torch; the reference is the faster of the two.
+
+A method that does not finish within ``--limit`` seconds (plus a minute for start-up) is
+killed and recorded as ``> limit`` (this machine has 2 shared cores). idscope's,
+scikit-learn's and the GEMM timings of one cell run in one worker process, one after the
+other. Results: ``benchmarks/results/neighbors.csv`` and ``.md``. Run ``python
+benchmarks/neighbors.py --help`` for the options; the README records the command of the
+table it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PEER_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+PEER_SCRIPT = ROOT / "benchmarks" / "peers" / "run_peer.py"
+MLE_K = 20
+NS = (10_000, 100_000, 1_000_000)
+DS = (2, 3, 5, 8, 12, 20, 50, 128, 784, 4096)
+EXTRA = ((30_000, 3), (20_000, 8), (70_000, 784))
+OURS = ("idscope_twonn", "idscope_mle", "tree_k2", "brute_k2")
+PEERS = ("skdim_twonn", "skdim_mle", "dadapy_twonn")
+COLUMNS = ["N", "D", "method", "seconds", "status", "dimension"]
+
+
+def grid() -> list[tuple[int, int]]:
+    cells = [(n, d) for n in NS for d in DS if n < 1_000_000 or d <= 20]
+    return cells + [c for c in EXTRA if c not in cells]
+
+
+def methods_for(n: int, d: int) -> list[str]:
+    out = list(OURS) + ["sklearn_twonn"] + list(PEERS)
+    if d > 20:
+        out.remove("tree_k2")
+    if d >= 128:
+        out += ["gemm_numpy", "gemm_torch"]
+    return out
+
+
+def data_file(data_dir: Path, n: int, d: int) -> Path:
+    """Uniform points in the unit cube, seeded by (N, D); written once."""
+    path = data_dir / f"uniform_{n}x{d}.npy"
+    if not path.exists():
+        dtype = np.float64 if d <= 50 else np.float32
+        out = np.lib.format.open_memmap(path.with_suffix(".part"), mode="w+", dtype=dtype,
+                                        shape=(n, d))
+        rows = max(1, (64 << 20) // (8 * d))
+        for a in range(0, n, rows):
+            rng = np.random.default_rng([n, d, a])
+            out[a : a + rows] = rng.random((min(rows, n - a), d))
+        out.flush()
+        del out
+        os.replace(path.with_suffix(".part"), path)
+    return path
+
+
+# ----------------------------------------------------------------------------------------
+# worker: one method on one file, in its own process
+# ----------------------------------------------------------------------------------------
+def _run_ours(method: str, X: np.ndarray) -> float:
+    import idscope
+
+    if method == "idscope_twonn":
+        return idscope.twonn(X).dimension
+    if method == "idscope_mle":
+        return idscope.mle(X, k=MLE_K).dimension
+    if method in ("tree_k2", "brute_k2"):
+        idscope.kneighbors(X, 2, algorithm=method[:-3])
+        return float("nan")
+    if method == "sklearn_twonn":
+        from sklearn.neighbors import NearestNeighbors
+
+        dist, idx = NearestNeighbors(n_neighbors=2).fit(X).kneighbors()
+        return idscope.twonn(idscope.KNeighbors(dist, idx)).dimension
+    if method == "gemm_numpy":
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        X32 @ X32.T
+        return float("nan")
+    if method == "gemm_torch":
+        import torch
+
+        Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+        Xt @ Xt.T
+        return float("nan")
+    raise SystemExit(f"unknown method {method}")
+
+
+def worker(methods: str, path: str, repeats: str = "1") -> None:
+    """Time each of the comma-separated ``methods`` in turn (one import of idscope and
+    torch for all), ``repeats`` rounds interleaved so that all see the same load, printing
+    one JSON line as each finishes."""
+    X = np.load(path)
+    tiny = np.random.default_rng(0).random((64, X.shape[1])).astype(X.dtype)
+    for method in methods.split(","):
+        _run_ours(method, tiny)
+    for _ in range(int(repeats)):
+        for method in methods.split(","):
+            t0 = time.perf_counter()
+            dim = _run_ours(method, X)
+            print(json.dumps({"method": method, "seconds": time.perf_counter() - t0,
+                              "dimension": dim}), flush=True)
+
+
+def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1
+                 ) -> dict[str, dict]:
+    """Run our methods in one worker; a method still running when its ``limit`` (counted
+    from the end of the previous one) expires is killed and recorded as ``> limit``, and
+    the methods after it are run in a fresh worker."""
+    out: dict[str, dict] = {}
+    todo = list(methods)
+    while todo:
+        cmd = [sys.executable, __file__, "--worker", ",".join(todo), str(path), str(repeats)]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)
+        deadline = time.monotonic() + limit + 60  # + start-up and warm-up
+        lines = []
+        os.set_blocking(proc.stdout.fileno(), False)
+        while proc.poll() is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if line:
+                lines.append(line)
+                deadline = time.monotonic() + limit + 5
+            else:
+                time.sleep(0.2)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        lines += [ln for ln in (proc.stdout.read() or "").splitlines(True) if ln]
+        for line in lines:  # the fastest of the rounds
+            r = json.loads(line)
+            if r["method"] not in out or r["seconds"] < out[r["method"]]["seconds"]:
+                out[r["method"]] = {"status": "ok", "seconds": r["seconds"],
+                                    "dimension": r["dimension"]}
+            if r["method"] in todo:
+                todo.remove(r["method"])
+        if todo:
+            first = todo.pop(0)
+            failed = proc.returncode not in (0, -9) and proc.stderr is not None
+            tail = (proc.stderr.read().strip().splitlines() or ["?"])[-1] if failed else ""
+            out[first] = {"status": f"failed: {tail[:100]}" if failed else f"> {limit:.0f} s"}
+    return out
+
+
+def measure_peer(method: str, path: Path, limit: float) -> dict:
+    if not PEER_PYTHON.exists():
+        return {"status": "peers not installed (bash benchmarks/peers/setup.sh)"}
+    cmd = [str(PEER_PYTHON), str(PEER_SCRIPT), str(path), "--method", method, "--k",
+           str(MLE_K)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 60,
+                              cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        return {"status": f"> {limit:.0f} s"}
+    if proc.returncode != 0:
+        return {"status": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:100]}
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    sec = out["seconds"]
+    if min(sec) > limit:
+        return {"status": f"> {limit:.0f} s"}
+    return {"status": "ok", "seconds": min(sec), "dimension": out.get("dimension")}
+
+
+# ----------------------------------------------------------------------------------------
+# tables
+# ----------------------------------------------------------------------------------------
+def _sec(rows: dict, m: str) -> float | None:
+    r = rows.get(m)
+    return r["seconds"] if r and r["status"] == "ok" else None
+
+
+def _cell(rows: dict, m: str) -> str:
+    r = rows.get(m)
+    if r is None:
+        return ""
+    if r["status"] != "ok":
+        return r["status"] if r["status"].startswith(">") else "n/a"
+    return f"{r['seconds']:.2f}"
+
+
+def summarise(results: list[dict]) -> tuple[str, list[str]]:
+    by_cell: dict[tuple[int, int], dict] = {}
+    for r in results:
+        by_cell.setdefault((int(r["N"]), int(r["D"])), {})[r["method"]] = r
+    cols = list(OURS) + ["sklearn_twonn"] + list(PEERS) + ["gemm_numpy", "gemm_torch"]
+    head = ["N × D"] + cols + ["TwoNN ÷ fastest GEMM", "fastest peer ÷ TwoNN"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    checks = []
+    for (n, d), rows in sorted(by_cell.items()):
+        ours = _sec(rows, "idscope_twonn")
+        gemms = [s for s in (_sec(rows, "gemm_numpy"), _sec(rows, "gemm_torch")) if s]
+        peers = [s for s in (_sec(rows, p) for p in PEERS) if s]
+        ratio = f"{ours / min(gemms):.2f}" if ours and gemms else ""
+        # a peer that hit the limit is at least that slow
+        peer_floor = [float(rows[p]["status"].split()[1]) for p in PEERS
+                      if p in rows and rows[p]["status"].startswith(">")]
+        speed = f"{min(peers) / ours:.1f}" if ours and peers else (
+            f"> {min(peer_floor) / ours:.1f}" if ours and peer_floor else "")
+        lines.append("| " + " | ".join([f"{n:,} × {d}"] + [_cell(rows, c) for c in cols]
+                                       + [ratio, speed]) + " |")
+        sk = _sec(rows, "sklearn_twonn")
+        if (n, d) in ((30_000, 3), (20_000, 8)) and ours and sk:
+            checks.append(f"TwoNN {n} x {d}: {ours:.2f} s vs scikit-learn search + TwoNN "
+                          f"{sk:.2f} s: {'met' if ours <= sk else 'MISSED'}")
+        if ours and peers:
+            checks.append(f"{n} x {d}: fastest peer {min(peers):.2f} s, idscope "
+                          f"{ours:.2f} s: {'met' if ours <= min(peers) else 'MISSED'}")
+        if d >= 1024 and ours and gemms:
+            checks.append(f"{n} x {d}: TwoNN {ours / min(gemms):.2f}x the fastest GEMM: "
+                          f"{'met' if ours <= min(gemms) else 'MISSED'}")
+    return "\n".join(lines), checks
+
+
+def write(results: list[dict], command: str, limit: float) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / "neighbors.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in results:
+            w.writerow({c: r.get(c, "") for c in COLUMNS})
+    table, checks = summarise(results)
+    text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\nCommand: `{command}`"
+            f"\n\nSeconds (one run each, after a warm-up; uniform points in the unit cube; "
+            f"`> {limit:.0f} s`: killed at the per-cell limit). This machine: 2 CPU cores "
+            f"shared with other jobs.\n\n{table}\n\n## Targets\n\n"
+            + "\n".join(f"- {c}" for c in checks) + "\n")
+    (RESULTS / "neighbors.md").write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker", nargs=3, metavar=("METHODS", "FILE", "REPEATS"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of idscope/scikit-learn/GEMM timings per cell (fastest kept)")
+    p.add_argument("--limit", type=float, default=120.0, help="seconds per method and cell")
+    p.add_argument("--cells", nargs="*", default=None,
+                   help="cells as NxD (default: the whole grid and the extra cases)")
+    p.add_argument("--methods", nargs="*", default=None, help="only these methods")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the other cells' rows of benchmarks/results/neighbors.csv")
+    p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "idscope-neighbors"),
+                   help="where the data files are written once (default: a temporary folder)")
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(*args.worker)
+        return 0
+    cells = grid() if args.cells is None else [tuple(map(int, c.lower().split("x")))
+                                               for c in args.cells]
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # rows of other cells from an earlier run stay in the table
+    results = []
+    if args.keep and (RESULTS / "neighbors.csv").exists():
+        with open(RESULTS / "neighbors.csv", newline="") as f:
+            for r in csv.DictReader(f):
+                if (int(r["N"]), int(r["D"])) not in cells:
+                    r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
+                    results.append(r)
+    for n, d in cells:
+        path = data_file(data_dir, n, d)
+        methods = [m for m in methods_for(n, d) if not args.methods or m in args.methods]
+        ours = [m for m in methods if m not in PEERS]
+        got = measure_ours(ours, path, args.limit, args.repeats) if ours else {}
+        for m in methods:
+            res = got[m] if m in got else measure_peer(m, path, args.limit)
+            r = {"N": n, "D": d, "method": m, "seconds": "", **res}
+            results.append(r)
+            print(f"{n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
+            write(results, "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:]),
+                  args.limit)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
