@@ -109,6 +109,8 @@ def check_array(
     if arr.dtype == object:
         # numbers held in an object array are numbers (scikit-learn's convention)
         try:
+            if any(v is None for v in arr.flat):  # astype would make None a NaN
+                raise TypeError("None is not a number")
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
             raise InputTypeError(f"{caller}: input is not numeric (dtype object: {exc})"
@@ -118,8 +120,8 @@ def check_array(
     if arr.dtype.kind == "b" or arr.dtype.kind in "iu":
         arr = arr.astype(np.float64)
     elif arr.dtype.kind == "c":
-        raise InputError(f"{caller}: Complex data not supported; pass its real part or its "
-                         f"magnitude")
+        raise InputError(f"{caller}: complex input is not supported (Complex data not "
+                         f"supported: pass its real part or its magnitude)")
     elif arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     if arr.ndim != 2:
@@ -180,8 +182,9 @@ def _check_shape(shape: tuple[int, ...], caller: str, min_samples: int) -> None:
     n, d = shape
     if n == 0 or d == 0:
         what = "feature(s)" if d == 0 else "sample(s)"
-        raise InputError(f"{caller}: input is empty: 0 {what} (shape={tuple(shape)}) while a "
-                         f"minimum of {1 if d == 0 else min_samples} is required.")
+        raise InputError(f"{caller}: input is empty (shape {tuple(shape)}): 0 {what} "
+                         f"(shape={tuple(shape)}) while a minimum of "
+                         f"{1 if d == 0 else min_samples} is required.")
     if n < min_samples:
         raise InputError(f"{caller}: needs at least {min_samples} points, got {n} "
                          f"(n_samples={n})")
