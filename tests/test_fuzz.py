@@ -249,7 +249,7 @@ def _npy(rng, draw, path: Path) -> None:
 def _npz(rng, draw, path: Path) -> None:
     n = int(rng.integers(0, 30))
     X = rng.normal(size=(n, int(rng.integers(1, 4))))
-    y = rng.integers(0, 2, n + int(draw(st.sampled_from([0, 0, 0, -2, 3]))))
+    y = rng.integers(0, 2, max(0, n + int(draw(st.sampled_from([0, 0, 0, -2, 3])))))
     kind = draw(st.sampled_from(["xy", "xy", "x", "other_keys", "object", "truncated"]))
     if kind == "xy":
         np.savez(path, X=X, y=y)

@@ -412,3 +412,23 @@ def test_mle_k_range():
     np.testing.assert_allclose(res.dimension, np.mean(single), rtol=1e-12)
     assert res.params["k"] == (10, 20)
     assert res.ci_low < res.dimension < res.ci_high
+
+
+def test_a_convention_estimate_and_its_interval_for_d_are_labelled():
+    """Pope's "k-2" MLE reads (k−2)/(k−1)·d and its interval is for d: printing and export
+    say both, so an estimate outside its interval is no contradiction (issue 11)."""
+    X = MANIFOLDS["sphere"](800, 4, np.random.default_rng(11))
+    pope = idscope.mle(X, k=20, normalization="k-2")
+    mk = idscope.mle(X, k=20)
+    assert pope.convention_factor == pytest.approx(18 / 19)
+    np.testing.assert_allclose(pope.d, mk.dimension, rtol=1e-12)
+    assert pope.ci == mk.ci and pope.ci_low <= pope.d <= pope.ci_high
+    text = str(pope)
+    assert "[estimates 0.9474·d]" in text and "95% CI for d" in text
+    out = pope.to_dict()
+    assert out["estimate_of"] == "0.9474·d" and out["ci_of"] == "d"
+    assert out["convention_factor"] == pope.convention_factor
+    assert mk.estimate_of == "d" and "estimates" not in str(mk)
+    # Levina–Bickel's "k-1" mean reads (k−1)/(k−2)·d
+    lb = idscope.mle(X, k=20, aggregate="mean")
+    assert lb.convention_factor == pytest.approx(19 / 18)

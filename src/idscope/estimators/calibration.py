@@ -201,8 +201,11 @@ def calibrate_result(result: IDResult, spec: tuple[Any, ...], n: int, *,
                       f"{d:.4g} assumes a locally uniform, ball-like support and its interval "
                       f"is wide (docs/science.md §4)", SaturationWarning, stacklevel=3)
     m = _Z95 * mc
-    lo_raw = v - math.hypot(v - result.ci_low, m)
-    hi_raw = v + math.hypot(result.ci_high - v, m)
+    # the raw interval is for d; on the scale of the raw estimate (and of R_N) it is
+    # convention_factor times that (Pope's "k-2" reads (k−2)/(k−1)·d)
+    f = result.convention_factor
+    lo_raw = v - math.hypot(v - f * result.ci_low, m)
+    hi_raw = v + math.hypot(f * result.ci_high - v, m)
     # an end within the fitted stretch of R_N uses that line; others get their own fit
     span = max(1.0, 0.2 * d) * slope
     lo = (d - (v - lo_raw) / slope if v - lo_raw <= span and slope > 0

@@ -60,9 +60,9 @@ class KNeighbors:
     """Exact neighbours, self excluded: ``distances`` (N, k) float64 ascending, ``indices``
     (N, k) int64, ties broken by the smaller index. Unpacks as ``distances, indices``.
 
-    ``n_exhaustive`` counts points whose float32 candidate list could not be certified (or
-    was too long) and that were searched again with float64 products (a diagnostic; the
-    result is exact either way).
+    ``n_exhaustive`` counts points whose candidate list could not be certified (or was too
+    long) and that were searched again: with float64 products, or on the tree path with a
+    ball query (a diagnostic; the result is exact either way).
     """
 
     distances: np.ndarray
