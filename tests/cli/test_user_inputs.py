@@ -149,7 +149,7 @@ def make(input_shape, n_classes, width=8):
 def test_sweep_config_accepts_file_py_models(tmp_path, capsys):
     import torch
 
-    from idscope.experiments.architectures import build_model
+    from idscope.training import build_model
 
     (tmp_path / "net.py").write_text(NET)
     spec = f"{tmp_path / 'net.py'}:make"
