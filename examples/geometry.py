@@ -33,8 +33,8 @@ from torch import nn
 
 import idscope
 from idscope.data import load
-from idscope.experiments import as_model_input, build_model, train_classifier
-from idscope.experiments.robustness import attacked_local_id
+from idscope.training import as_model_input, build_model, train_classifier
+from idscope.training.attacks import attacked_local_id
 from idscope.geometry import IDMonitor, cka_matrix, label_overlap_profile, overlap_matrix
 from idscope.report.geometry import (
     plot_layer_matrix,

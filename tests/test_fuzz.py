@@ -33,8 +33,8 @@ import idscope
 from idscope import IdscopeError
 from idscope.cli.main import main
 from idscope.data import load
-from idscope.experiments.config import parse_config
 from idscope.representations import ActivationStore, activations, profile_store
+from idscope.sweeps.config import parse_config
 
 SCALE = float(os.environ.get("IDSCOPE_FUZZ_SCALE", "0") or 0)  # 0: the CI budget
 

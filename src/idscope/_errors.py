@@ -17,6 +17,11 @@ class InputError(IdscopeError, ValueError):
     """Bad user input: the message names the problem, the count and the caller."""
 
 
+class InputTypeError(InputError, TypeError):
+    """Input of the wrong type (values that are not numbers): an :class:`InputError` that is
+    also a ``TypeError``, as scikit-learn's contract expects."""
+
+
 class DuplicatePointsError(InputError):
     """Raised under ``duplicates="error"`` when the data contain identical rows."""
 

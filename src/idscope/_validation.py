@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InputError, SmallSampleWarning
+from ._errors import InputError, InputTypeError, SmallSampleWarning
 
 __all__ = ["check_array", "check_int", "check_labels", "check_lengths", "check_samples",
            "check_sample_size", "is_memmap", "check_choice", "SMALL_SAMPLE"]
@@ -99,16 +99,29 @@ def check_array(
             raise InputError(f"{caller}: non-numeric column(s) {nonnum[:5]}"
                              f"{' ...' if len(nonnum) > 5 else ''}")
         X = X.to_numpy()
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise InputError(f"{caller}: sparse input is not supported (distances need dense "
+                         f"rows); pass X.toarray()")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise InputError(f"{caller}: could not convert input to an array ({exc})") from None
-    if arr.dtype == object or arr.dtype.kind in "USV":
+    if arr.dtype == object:
+        # numbers held in an object array are numbers (scikit-learn's convention)
+        try:
+            if any(v is None for v in arr.flat):  # astype would make None a NaN
+                raise TypeError("None is not a number")
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(f"{caller}: input is not numeric (dtype object: {exc})"
+                                 ) from None
+    if arr.dtype.kind in "USV":
         raise InputError(f"{caller}: input is not numeric (dtype {arr.dtype})")
     if arr.dtype.kind == "b" or arr.dtype.kind in "iu":
         arr = arr.astype(np.float64)
     elif arr.dtype.kind == "c":
-        raise InputError(f"{caller}: complex input is not supported")
+        raise InputError(f"{caller}: complex input is not supported (Complex data not "
+                         f"supported: pass its real part or its magnitude)")
     elif arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
     if arr.ndim != 2:
@@ -168,9 +181,13 @@ def _numpy_dtype_frame(df: Any, caller: str) -> Any:
 def _check_shape(shape: tuple[int, ...], caller: str, min_samples: int) -> None:
     n, d = shape
     if n == 0 or d == 0:
-        raise InputError(f"{caller}: input is empty (shape {tuple(shape)})")
+        what = "feature(s)" if d == 0 else "sample(s)"
+        raise InputError(f"{caller}: input is empty (shape {tuple(shape)}): 0 {what} "
+                         f"(shape={tuple(shape)}) while a minimum of "
+                         f"{1 if d == 0 else min_samples} is required.")
     if n < min_samples:
-        raise InputError(f"{caller}: needs at least {min_samples} points, got {n}")
+        raise InputError(f"{caller}: needs at least {min_samples} points, got {n} "
+                         f"(n_samples={n})")
 
 
 def check_sample_size(n: int, *, minimum: int, caller: str, note: str = "") -> None:

@@ -1,4 +1,5 @@
-"""``idscope demo`` (both papers' findings on bundled data, with an HTML report) and
+"""``idscope demo`` (both papers' findings on bundled data, with an HTML report),
+``idscope study NAME --model SPEC --data SOURCE`` (one paper's study on any model and data) and
 ``idscope report DIR`` (rebuild the page of a demo or of any sweep from its saved results)."""
 
 from __future__ import annotations
@@ -28,8 +29,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="processes for the training sweep (default: 2, quick: 1)")
     p.add_argument("--resume", action="store_true",
                    help="keep experiments already finished in DIR with the same settings")
+    p.add_argument("--data", default=None, metavar="SOURCE",
+                   help="any labelled source idscope.data.load reads (sklearn:digits, mnist, "
+                        "a .npz, an image folder) instead of the bundled digits")
+    p.add_argument("--model", default=None, metavar="SPEC",
+                   help="a built-in model name or module:callable instead of the built-in "
+                        "CNN (mnist_cnn)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run_demo_command)
+
+    st = sub.add_parser(
+        "study", help="one paper's findings on any model and data, with an HTML report",
+        description="Run one study on a model and a labelled data source and write its page "
+                    "(DIR/index.html): 'ansuini' (ID across depth, trained vs untrained, "
+                    "the hunchback, shuffled labels, last-hidden ID vs error) or 'konz' "
+                    "(d_data and K_F of class pairs, test loss vs N, robustness vs K_F, "
+                    "d_repr vs d_data).")
+    st.add_argument("name", choices=("ansuini", "konz"), help="the study")
+    st.add_argument("--model", default=None, metavar="SPEC",
+                    help="a built-in model name or module:callable (default: mnist_cnn)")
+    st.add_argument("--data", default=None, metavar="SOURCE",
+                    help="a labelled idscope.data.load source (default: sklearn:digits)")
+    st.add_argument("--out", default=None, metavar="DIR",
+                    help="output folder (default: ./idscope-study-NAME)")
+    st.add_argument("--quick", action="store_true", help="smaller budgets, as demo --quick")
+    st.add_argument("--seed", type=int, default=0, help="seed of everything (default 0)")
+    st.add_argument("--workers", type=int, default=None,
+                    help="processes for the training sweep (konz; default: 2, quick: 1)")
+    st.add_argument("--resume", action="store_true",
+                    help="keep experiments already finished in DIR with the same settings")
+    st.add_argument("--no-progress", action="store_true", help="no progress bars")
+    st.set_defaults(run=run_study_command)
 
     r = sub.add_parser(
         "report", help="rebuild the HTML report of a demo or a sweep from its saved results",
@@ -47,7 +77,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_demo_command(args: argparse.Namespace) -> int:
     from .._errors import InputError
-    from ..report.demo import run_demo
+    from ..report.pages import run_demo
 
     if args.seed < 0:
         raise InputError(f"--seed must be >= 0, got {args.seed}")
@@ -55,8 +85,28 @@ def run_demo_command(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     report = run_demo(args.out, quick=args.quick, seed=args.seed, workers=args.workers,
                       progress=False if args.no_progress else None, resume=args.resume,
-                      command=command.strip())
-    seconds = time.perf_counter() - t0
+                      command=command.strip(), data=args.data, model=args.model)
+    return _print_findings(report, args.out, time.perf_counter() - t0)
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    from .._errors import InputError
+    from ..report.pages import run_study
+
+    if args.seed < 0:
+        raise InputError(f"--seed must be >= 0, got {args.seed}")
+    out = args.out or f"idscope-study-{args.name}"
+    command = f"idscope study {args.name} " + " ".join(shlex.quote(a) for a in _argv_of(
+        argparse.Namespace(**{**vars(args), "out": out})))
+    t0 = time.perf_counter()
+    report = run_study(args.name, out, data=args.data, model=args.model, quick=args.quick,
+                       seed=args.seed, workers=args.workers,
+                       progress=False if args.no_progress else None, resume=args.resume,
+                       command=command.strip())
+    return _print_findings(report, out, time.perf_counter() - t0)
+
+
+def _print_findings(report, out: str, seconds: float) -> int:
     width = max(len(f.title) for f in report.findings)
     for i, f in enumerate(report.findings, 1):
         verdict = {True: "shown", False: "NOT shown", None: "not testable"}[f.shown]
@@ -68,7 +118,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
             if finite and not lo <= f.value <= hi:
                 num += " (the value lies outside its interval: the page says why)"
         print(f"{i}. {f.title:<{width}}  {verdict:<12}  {num}")
-    print(f"\nreport: {args.out}/index.html  ({seconds:.0f} s)")
+    print(f"\nreport: {out}/index.html  ({seconds:.0f} s)")
     return 0
 
 
@@ -80,12 +130,15 @@ def _argv_of(args: argparse.Namespace) -> list[str]:
         out += ["--seed", str(args.seed)]
     if args.workers is not None:
         out += ["--workers", str(args.workers)]
+    for flag in ("data", "model"):
+        if getattr(args, flag, None) is not None:
+            out += [f"--{flag}", getattr(args, flag)]
     return out
 
 
 def run_report_command(args: argparse.Namespace) -> int:
     from .._errors import InputError
-    from ..report.demo import rebuild
+    from ..report.pages import rebuild
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")

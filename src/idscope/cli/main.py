@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("profile", "ID of a model's representations across depth"),
     "geometry": ("geometry", "ID profile beside layer x layer neighbourhood overlap and CKA"),
     "demo": ("demo", "reproduce the papers' findings on bundled data, with an HTML report"),
+    "study": ("demo", "one paper's findings on any model and data, with an HTML report"),
     "report": ("demo", "rebuild the HTML report of a demo or a sweep from its saved results"),
 }
 

@@ -57,10 +57,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     from .._errors import InputError
-    from ..experiments.config import load_config
-    from ..experiments.executors import get_executor, run_sweep
-    from ..experiments.plan import make_plan
-    from ..experiments.results import ResultsStore
+    from ..sweeps.config import load_config
+    from ..sweeps.executors import get_executor, run_sweep
+    from ..sweeps.plan import make_plan
+    from ..sweeps.results import ResultsStore
 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
@@ -95,8 +95,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 
 def run_analyze_command(args: argparse.Namespace) -> int:
     from .._errors import InputError
-    from ..experiments.results import load_results
-    from ..report.analysis import write_analysis
+    from ..report.sweep_plots import write_analysis
+    from ..sweeps.results import load_results
 
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")

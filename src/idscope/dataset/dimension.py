@@ -5,13 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
-from .._errors import InputError
 from .._validation import check_array, check_choice, check_int
-from ..estimators import IDResult, mle, twonn
-from ..estimators._neighbors import DUPLICATE_POLICIES, take_rows
-from ..neighbors import duplicate_groups, first_occurrence_mask, kneighbors
+from ..estimators import DUPLICATE_POLICIES, IDResult, mle, search_distinct, twonn
+from ..neighbors import kneighbors
 from .sharpness import _flatten
 
 __all__ = ["DataDimension", "data_dimension"]
@@ -88,14 +84,9 @@ def data_dimension(
     k = check_int(k, "k", caller=caller, low=3, high=max(3, n - 1))
     knn = kneighbors(X, k, device=device, validate=False)
     n_removed = 0
-    if duplicates == "remove" and (knn.distances[:, 0] == 0).any():
-        keep = first_occurrence_mask(n, duplicate_groups(knn))
-        n_removed = n - int(keep.sum())
-        Xd = take_rows(X, np.flatnonzero(keep))
-        if int(keep.sum()) <= k:
-            raise InputError(f"{caller}: needs at least {k + 1} distinct points for k={k}, got "
-                             f"{int(keep.sum())} after removing {n_removed} duplicate(s)")
-        knn = kneighbors(Xd, k, device=device, validate=False)
+    if duplicates == "remove":
+        knn, n_removed = search_distinct(X, k, knn=knn, caller=caller, min_points=k + 1,
+                                         device=device)
     results = [
         mle(knn, k=k, normalization="k-1", duplicates=duplicates),
         mle(knn, k=k, normalization="k-2", duplicates=duplicates),

@@ -21,8 +21,7 @@ import torch
 
 from .._errors import InputError
 from .._validation import check_array, check_choice, check_int, check_labels
-from ..data import Dataset
-from ..data._dataset import slice_rows
+from ..data import Dataset, slice_rows
 from ..neighbors import PointSource, distance_error_bound, kneighbors, resolve_device
 from ..neighbors.frame import frame_exponent, ldexp, max_abs
 

@@ -93,6 +93,30 @@ def neighbor_distances(
     if data is None:
         raise InputError(f"{caller}: duplicates='remove' needs the data, not a precomputed "
                          f"KNeighbors (which has {n_dup} duplicate rows)")
+    knn, n_removed = search_distinct(data, k, knn=knn, caller=caller, min_points=min_points,
+                                     graph_k=graph_k, device=device, progress=progress)
+    return NeighborDistances(knn.distances[:, :k], n_removed, n, knn.indices)
+
+
+def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller: str,
+                    min_points: int = 3, graph_k: int = 0, device: Any = None,
+                    progress: bool = False) -> tuple[KNeighbors, int]:
+    """The ``k`` nearest neighbours among the distinct rows of ``data`` (the first of each
+    group of exact duplicates is kept), and how many rows were removed. ``graph_k`` > k
+    searches up to that many (for the graph interval's indices).
+
+    ``knn`` is ``data``'s own neighbour search when already done: without duplicates (no
+    zero first distance) it is returned as is; otherwise the distinct rows are searched
+    again. The one place where "remove the duplicates, search again" happens.
+    """
+    n = int(data.shape[0])
+    if knn is None:
+        knn = kneighbors(data, k, device=device, validate=False, progress=progress)
+    if not (knn.distances[:, 0] == 0).any():
+        _check_count(n, max(min_points, k + 1), caller, 0)
+        return knn, 0
+    groups = duplicate_groups(knn)
+    n_dup = int(sum(len(g) - 1 for g in groups))
     keep = first_occurrence_mask(n, groups)
     n_keep = int(keep.sum())
     if n_keep == 1:
@@ -100,7 +124,7 @@ def neighbor_distances(
     _check_count(n_keep, max(min_points, k + 1), caller, n_dup)
     knn = kneighbors(take_rows(data, np.flatnonzero(keep)), max(k, min(graph_k, n_keep - 1)),
                      device=device, validate=False, progress=progress)
-    return NeighborDistances(knn.distances[:, :k], n - n_keep, n, knn.indices)
+    return knn, n - n_keep
 
 
 def reference_points(nd: NeighborDistances, duplicates: str) -> int:

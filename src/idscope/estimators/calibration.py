@@ -84,25 +84,10 @@ def _query_distances(X: np.ndarray, n_queries: int, k: int) -> np.ndarray:
     return out
 
 
-def _statistic(spec: tuple[Any, ...]) -> tuple[int, Callable[[np.ndarray], tuple[float, float]]]:
-    """Neighbours needed and the raw estimator (value, stderr) on query distances."""
-    kind = spec[0]
-    if kind == "twonn":
-        from .twonn import twonn_from_ratios
-
-        _, method, fraction = spec
-        return 2, lambda r: twonn_from_ratios(r[:, 1] / r[:, 0], method=method,
-                                              fraction=fraction, n_bootstrap=50)[:2]
-    if kind == "mle":
-        from .mle import _mle_k_range
-
-        _, k1, k2, normalization, aggregate = spec
-        return k2, lambda r: _mle_k_range(r, k1, k2, normalization=normalization,
-                                          aggregate=aggregate)[:2]
-    from .gride import gride_from_ratios
-
-    _, n1, n2 = spec
-    return n2, lambda r: gride_from_ratios(r[:, n2 - 1] / r[:, n1 - 1], n1, n2)[:2]
+# The raw estimator an estimate is calibrated for: (neighbours it needs, a function of the
+# query points' sorted neighbour distances (n, k) returning (value, stderr)). twonn, mle and
+# gride pass theirs to calibrate_result, so this module imports none of them.
+Statistic = tuple[int, Callable[[np.ndarray], tuple[float, float]]]
 
 
 def _cache_file(spec: tuple[Any, ...], n: int, seed: int) -> Path:
@@ -110,7 +95,8 @@ def _cache_file(spec: tuple[Any, ...], n: int, seed: int) -> Path:
     return default_cache_dir() / "calibration" / f"ball-{name}-n{n}-s{seed}-v{_VERSION}.json"
 
 
-def response(spec: tuple[Any, ...], n: int, d: int, *, seed: int = 0) -> tuple[float, float]:
+def response(spec: tuple[Any, ...], n: int, d: int, *, statistic: Statistic, seed: int = 0
+             ) -> tuple[float, float]:
     """R_N(d) and its Monte-Carlo standard error for the estimator ``spec`` (e.g.
     ``("twonn", "linear", 0.9)``, ``("mle", 20, 20, "k-1", "inverse")``,
     ``("gride", 1, 2)``) on ``n`` points uniform in the unit ``d``-ball."""
@@ -122,7 +108,7 @@ def response(spec: tuple[Any, ...], n: int, d: int, *, seed: int = 0) -> tuple[f
     if str(d) in stored:
         _MEMORY[key] = tuple(stored[str(d)])  # type: ignore[assignment]
         return _MEMORY[key]
-    k, stat = _statistic(spec)
+    k, stat = statistic
     n_queries = min(n, _QUERY_BUDGET)
     reps = max(1, math.ceil(_QUERY_BUDGET / n_queries))
     r = np.concatenate([_query_distances(reference_ball(n, d, seed, rep), n_queries, k)
@@ -145,7 +131,7 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
 
 
-def _invert(value: float, spec: tuple[Any, ...], n: int, seed: int
+def _invert(value: float, spec: tuple[Any, ...], n: int, seed: int, statistic: Statistic
             ) -> tuple[float, float, float]:
     """(d, slope, mc_se) with R_N(d) = value; d = inf when even R_N(_D_CAP) is below it.
 
@@ -155,17 +141,17 @@ def _invert(value: float, spec: tuple[Any, ...], n: int, seed: int
     slope. ``mc_se`` is the standard error of the fitted line at the crossing.
     """
     def R(d: int) -> float:
-        return response(spec, n, d, seed=seed)[0]
+        return response(spec, n, d, seed=seed, statistic=statistic)[0]
 
     lo = max(1, int(round(value)))
     while lo > 1 and R(lo) > value:  # step down until R(lo) <= value
         lo = max(1, min(lo - 1, int(lo * value / R(lo))))
     if R(lo) > value:  # below R(1): proportional extrapolation
-        return value / R(1), 1.0, response(spec, n, 1, seed=seed)[1]
+        return value / R(1), 1.0, response(spec, n, 1, seed=seed, statistic=statistic)[1]
     hi = lo
     while R(hi) < value:  # multiplicative steps up to a bracket
         if hi >= _D_CAP:
-            return math.inf, 0.0, response(spec, n, hi, seed=seed)[1]
+            return math.inf, 0.0, response(spec, n, hi, seed=seed, statistic=statistic)[1]
         lo = hi
         hi = min(_D_CAP, max(hi + 1, int(math.ceil(hi * min(value / max(R(hi), 1e-12), 4.0)))))
     while hi - lo > max(1, 0.1 * lo):  # bisection; R is increasing up to its noise
@@ -180,7 +166,7 @@ def _invert(value: float, spec: tuple[Any, ...], n: int, seed: int
     grid = sorted({min(_D_CAP, max(1, int(round(d0 + j * step)))) for j in (-2, -1, 0, 1, 2)})
     x = np.array(grid, dtype=float)
     y = np.array([R(int(g)) for g in grid])
-    se = np.array([response(spec, n, int(g), seed=seed)[1] for g in grid])
+    se = np.array([response(spec, n, int(g), seed=seed, statistic=statistic)[1] for g in grid])
     if x.size < 2:
         return d0, 1.0, float(se.mean())
     slope, icpt = np.polyfit(x - d0, y, 1)
@@ -193,8 +179,9 @@ def _invert(value: float, spec: tuple[Any, ...], n: int, seed: int
     return d0 + (value - icpt) / slope, float(slope), fit_se
 
 
-def calibrate_result(result: IDResult, spec: tuple[Any, ...], n: int, *, seed: int = 0,
-                     caller: str = "calibrate") -> IDResult:
+def calibrate_result(result: IDResult, spec: tuple[Any, ...], n: int, *,
+                     statistic: Statistic, seed: int = 0, caller: str = "calibrate"
+                     ) -> IDResult:
     """``result`` mapped through the inverse response R_N^(−1) (module docstring).
 
     The 95 % interval: the raw interval's half-widths and 1.96 × the response's
@@ -204,7 +191,7 @@ def calibrate_result(result: IDResult, spec: tuple[Any, ...], n: int, *, seed: i
     if n < 3:
         raise InputError(f"{caller}: calibration needs at least 3 points, got {n}")
     v = float(result.dimension)
-    d, slope, mc = _invert(v, spec, n, seed)
+    d, slope, mc = _invert(v, spec, n, seed, statistic)
     if not math.isfinite(d):
         raise InputError(f"{caller}: the raw estimate {v:.4g} is above the response of a "
                          f"{_D_CAP}-dimensional ball at N={n}; calibration cannot help here")
@@ -222,9 +209,9 @@ def calibrate_result(result: IDResult, spec: tuple[Any, ...], n: int, *, seed: i
     # an end within the fitted stretch of R_N uses that line; others get their own fit
     span = max(1.0, 0.2 * d) * slope
     lo = (d - (v - lo_raw) / slope if v - lo_raw <= span and slope > 0
-          else _invert(lo_raw, spec, n, seed)[0] if lo_raw > 0 else 0.0)
+          else _invert(lo_raw, spec, n, seed, statistic)[0] if lo_raw > 0 else 0.0)
     hi = (d + (hi_raw - v) / slope if hi_raw - v <= span and slope > 0
-          else _invert(hi_raw, spec, n, seed)[0])
+          else _invert(hi_raw, spec, n, seed, statistic)[0])
     se = (hi - lo) / (2 * _Z95) if math.isfinite(hi) else math.inf
     params = dict(result.params, calibration=f"ball, N={n}, seed={seed}",
                   calibration_slope=slope)

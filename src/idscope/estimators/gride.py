@@ -159,8 +159,9 @@ def gride(
         return res
     from .calibration import calibrate_result
 
+    statistic = (n2, lambda r: gride_from_ratios(r[:, n2 - 1] / r[:, n1 - 1], n1, n2)[:2])
     return calibrate_result(res, ("gride", n1, n2), reference_points(nd, duplicates),
-                            seed=seed, caller=caller)
+                            seed=seed, caller=caller, statistic=statistic)
 
 
 def gride_from_distances(

@@ -187,8 +187,10 @@ def mle(
     from .calibration import calibrate_result
 
     spec = ("mle", k1, k2, normalization, aggregate)
+    statistic = (k2, lambda r: _mle_k_range(r, k1, k2, normalization=normalization,
+                                            aggregate=aggregate)[:2])
     return calibrate_result(res, spec, reference_points(nd, duplicates), seed=seed,
-                            caller=caller)
+                            caller=caller, statistic=statistic)
 
 
 def _per_point(distances: np.ndarray, k1: int, k2: int, aggregate: str) -> np.ndarray:

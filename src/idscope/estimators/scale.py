@@ -236,7 +236,7 @@ def scale_analysis(
     """
     caller = "scale_analysis"
     check_choice(kind, "kind", SCALE_KINDS, caller=caller)
-    from . import ESTIMATORS
+    from .registry import ESTIMATORS
 
     check_choice(estimator, "estimator", tuple(ESTIMATORS), caller=caller)
     if estimator_params is not None and not isinstance(estimator_params, dict):

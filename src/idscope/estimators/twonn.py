@@ -154,8 +154,16 @@ def twonn(
     from .calibration import calibrate_result
 
     spec = ("twonn", method, fraction)
+    statistic = calibration_statistic(method, fraction)
     return calibrate_result(res, spec, reference_points(nd, duplicates), seed=seed,
-                            caller=caller)
+                            caller=caller, statistic=statistic)
+
+
+def calibration_statistic(method: str, fraction: float) -> tuple[int, Any]:
+    """What calibration inverts for TwoNN: (neighbours needed, raw (value, stderr) from the
+    sorted neighbour distances of query points)."""
+    return 2, lambda r: twonn_from_ratios(r[:, 1] / r[:, 0], method=method, fraction=fraction,
+                                          n_bootstrap=50)[:2]
 
 
 class TwoNN(BaseEstimator):

@@ -1,11 +1,14 @@
-"""Experiments: built-in architectures, the training harness and adversarial robustness.
+"""Deprecated: ``idscope.experiments`` was split by concept in 0.2 and goes in the next release.
 
-``build_model`` makes a classifier (a small built-in or any ``module:callable``),
-``train_classifier`` trains and evaluates it epoch by epoch, and ``attack`` /
-``evaluate_robustness`` measure its loss and accuracy under FGSM and PGD.
+Its names now live in :mod:`idscope.training` (architectures, the training loop, attacks),
+:mod:`idscope.sweeps` (config → plan → executors → results) and :mod:`idscope.analysis`
+(statistics over a results table). This package re-exports them, with a
+``DeprecationWarning``, for one release.
 """
 
-from .analysis import (
+import warnings
+
+from ..analysis import (
     JointFit,
     hidden_id_vs_error,
     joint_scaling_fit,
@@ -14,25 +17,43 @@ from .analysis import (
     run_analyses,
     scaling_exponents,
 )
-from .architectures import build_model, last_hidden_layer, list_models
-from .config import SweepConfig, load_config, parse_config
-from .executors import LocalExecutor, RayExecutor, SweepResult, get_executor, run_sweep
-from .plan import Job, SweepPlan, make_plan
-from .results import ResultsStore, load_results
-from .robustness import RobustnessResult, attack, evaluate_robustness
-from .runner import Components, run_job
-from .training import (
+from ..sweeps import (
+    Components,
+    Job,
+    LocalExecutor,
+    RayExecutor,
+    ResultsStore,
+    SweepConfig,
+    SweepPlan,
+    SweepResult,
+    get_executor,
+    load_config,
+    load_results,
+    make_plan,
+    parse_config,
+    run_job,
+    run_sweep,
+)
+from ..training import (
+    RobustnessResult,
     TrainResult,
     as_model_input,
+    attack,
+    build_model,
     evaluate,
+    evaluate_robustness,
+    last_hidden_layer,
+    list_models,
     train_classifier,
 )
+
+warnings.warn("idscope.experiments is deprecated: import from idscope.training, "
+              "idscope.sweeps or idscope.analysis", DeprecationWarning, stacklevel=2)
 
 __all__ = [
     "build_model", "list_models", "last_hidden_layer",
     "TrainResult", "train_classifier", "evaluate", "as_model_input",
     "RobustnessResult", "attack", "evaluate_robustness",
-    # sweeps: config -> plan -> runs -> results, and the analyses over a results table
     "SweepConfig", "load_config", "parse_config", "Job", "SweepPlan", "make_plan",
     "Components", "run_job", "LocalExecutor", "RayExecutor", "get_executor", "run_sweep",
     "SweepResult", "ResultsStore", "load_results",

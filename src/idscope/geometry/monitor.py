@@ -4,7 +4,7 @@ torchmetrics.
 ``IDMonitor(data, layers=..., every=n)`` records :func:`idscope.profile` of the model on the
 same fixed samples whenever ``update(model, step)`` is called with ``step`` a multiple of
 ``every``; it is also a callable ``monitor(model, step)``, so it can be passed as the
-``callback`` of :func:`idscope.experiments.training.train_classifier` (called once per epoch)
+``callback`` of :func:`idscope.training.loop.train_classifier` (called once per epoch)
 or called from any plain PyTorch loop (per step or per epoch).
 """
 

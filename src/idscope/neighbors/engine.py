@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from .._errors import InputError
+from .._runtime import resolve_device  # one meaning of device=, re-exported here
 from .._validation import check_array, check_choice, check_int
 from .dispatch import ALGORITHMS, choose_algorithm, tree_possible
 from .exact import _blocks, _exact_distances, _exhaustive, _k_smallest
@@ -84,22 +85,6 @@ class KNeighbors:
         if k > self.k:
             raise InputError(f"KNeighbors.subset_k: k={k} exceeds the {self.k} stored")
         return KNeighbors(self.distances[:, :k], self.indices[:, :k], self.n_exhaustive)
-
-
-def resolve_device(device: Any, X: Any = None) -> torch.device:
-    """``device`` as a ``torch.device`` (None: where ``X`` is if it is a tensor, else the
-    CPU); asking for CUDA where there is none is an error."""
-    if device is None:
-        if isinstance(X, torch.Tensor):
-            return X.device
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"unknown device {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {str(device)!r} requested but CUDA is not available")
-    return dev
 
 
 def kneighbors(
@@ -223,7 +208,8 @@ def _on_ray(X, k, reference, address, workers, options) -> KNeighbors:
         return np.asarray(A)  # a memmap is read whole: each task needs the rows in memory
 
     dist, idx = kneighbors_ray(host(X), k, None if reference is None else host(reference),
-                               address=address, workers=workers, options=options)
+                               search=kneighbors, address=address, workers=workers,
+                               options=options)
     return KNeighbors(dist, idx)
 
 

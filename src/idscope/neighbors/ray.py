@@ -21,7 +21,7 @@ A local instance (no ``address``) binds to 127.0.0.1 only: Ray has no authentica
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,15 +87,14 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
         ray.shutdown()
 
 
-def _search_block(Q: np.ndarray, R: np.ndarray, start: int, k: int, symmetric: bool,
-                  options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Exact neighbours of the rows ``Q`` (rows ``start...`` of the data) among ``R``."""
-    from .engine import kneighbors
-
+def _search_block(search: Callable[..., Any], Q: np.ndarray, R: np.ndarray, start: int, k: int,
+                  symmetric: bool, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Exact neighbours of the rows ``Q`` (rows ``start...`` of the data) among ``R``, by
+    ``search`` (the local engine's ``kneighbors``)."""
     if not symmetric:
-        knn = kneighbors(Q, k, reference=R, validate=False, **options)
+        knn = search(Q, k, reference=R, validate=False, **options)
         return knn.distances, knn.indices
-    knn = kneighbors(Q, k + 1, reference=R, validate=False, **options)
+    knn = search(Q, k + 1, reference=R, validate=False, **options)
     d, i = knn.distances, knn.indices
     # drop the point itself (at distance 0, among its copies in index order); when more
     # than k copies come before it, it lies beyond the list: drop the last one instead
@@ -105,14 +104,15 @@ def _search_block(Q: np.ndarray, R: np.ndarray, start: int, k: int, symmetric: b
 
 
 def kneighbors_ray(X: np.ndarray, k: int, reference: np.ndarray | None, *,
-                   address: str | None = None, workers: int | None = None,
-                   n_blocks: int | None = None, options: dict[str, Any] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   search: Callable[..., Any], address: str | None = None,
+                   workers: int | None = None, n_blocks: int | None = None,
+                   options: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(distances, indices) of the exact k nearest neighbours, computed in Ray tasks.
 
     ``X`` and ``reference`` are validated in-memory arrays; ``n_blocks`` query blocks
-    (default: two per CPU of the Ray instance); ``options`` go to each task's
-    :func:`~idscope.neighbors.kneighbors`.
+    (default: two per CPU of the Ray instance); each task runs ``search`` (the local engine,
+    :func:`~idscope.neighbors.kneighbors`, passed in by it: this module does not import the
+    engine) with ``options``.
     """
     symmetric = reference is None
     R = X if symmetric else reference
@@ -127,7 +127,7 @@ def kneighbors_ray(X: np.ndarray, k: int, reference: np.ndarray | None, *,
         edges = np.linspace(0, len(Q), n_blocks + 1).astype(np.int64)
         task = ray.remote(num_cpus=1, max_retries=0)(_search_block)
         r_ref = ray.put(np.asarray(R))
-        refs = [task.remote(Q[a:b], r_ref, int(a), k, symmetric, options)
+        refs = [task.remote(search, Q[a:b], r_ref, int(a), k, symmetric, options)
                 for a, b in zip(edges[:-1], edges[1:]) if b > a]
         parts = ray.get(refs)
     return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

@@ -1,7 +1,7 @@
 """Plots of the demo's findings (matplotlib, headless).
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot, no global backend
-change), so they render without a display; :func:`idscope.report.analysis.save_figure` writes
+change), so they render without a display; :func:`idscope.report.sweep_plots.save_figure` writes
 them atomically. Every function takes plain tables (pandas DataFrames) and returns a figure.
 """
 

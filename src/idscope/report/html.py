@@ -11,54 +11,14 @@ import csv
 import html
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._atomic import write_json, write_text
+from ..studies.base import Finding
 
 __all__ = ["Finding", "Report", "render_html", "write_report", "load_report", "versions"]
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One claim of a paper and what the data here say about it.
-
-    ``shown`` is True when the effect appears, False when it does not (the page says so
-    plainly), None when it could not be tested. ``criterion`` says how ``shown`` was decided
-    from the numbers; ``details`` lists the sub-measurements behind it, each a dict with
-    ``label``, ``value``, ``ci_low``, ``ci_high`` (optional), ``criterion`` and ``shown``.
-    """
-
-    key: str
-    title: str
-    claim: str
-    reading: str
-    value: float | None = None
-    value_label: str = ""
-    interval: tuple[float, float] | None = None
-    shown: bool | None = None
-    figures: tuple[str, ...] = ()
-    tables: tuple[str, ...] = ()
-    criterion: str = ""
-    details: tuple[dict[str, Any], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["figures"], d["tables"] = list(self.figures), list(self.tables)
-        d["interval"] = list(self.interval) if self.interval is not None else None
-        d["details"] = [dict(x) for x in self.details]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Finding:
-        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        d["figures"] = tuple(d.get("figures", ()))
-        d["tables"] = tuple(d.get("tables", ()))
-        d["details"] = tuple(dict(x) for x in d.get("details", ()))
-        if d.get("interval") is not None:
-            d["interval"] = tuple(d["interval"])
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,13 @@ from .activation_store import ActivationStore
 from .capture import SEQUENCE_POLICIES, activations
 from .layers import PRESETS, LayerInfo
 from .models import describe_model, load_model, load_weights
+from .options import CaptureOptions, EstimateOptions
 from .profiling import Profile, ProfileRow, profile, profile_store, reinitialized
+from .store_writer import StoreWriter
 
 __all__ = [
     "activations", "ActivationStore", "SEQUENCE_POLICIES", "PRESETS", "LayerInfo",
     "load_model", "load_weights", "describe_model",
     "profile", "profile_store", "Profile", "ProfileRow", "reinitialized",
+    "CaptureOptions", "EstimateOptions", "StoreWriter",
 ]

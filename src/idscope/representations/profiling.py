@@ -25,7 +25,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,16 +37,15 @@ from torch import nn
 from .._atomic import write_json
 from .._errors import DuplicatePointsError, IdscopeError, InputError
 from .._validation import check_choice, check_int, check_samples
-from ..estimators import gride, mle, twonn
 from ..estimators.pca import components_for_variance, pca_spectrum
-from ..neighbors import KNeighbors, duplicate_groups, first_occurrence_mask, kneighbors
 from .activation_store import ActivationStore
 from .capture import activations
+from .layer_estimates import OTHER_ESTIMATORS, neighbour_estimates
+from .options import CaptureOptions, EstimateOptions, split_options
 from .text import token_inputs
 
 __all__ = ["profile", "profile_store", "Profile", "ProfileRow", "reinitialized"]
 
-OTHER_ESTIMATORS = ("mle", "gride")
 _IN_MEMORY = 256 << 20  # bytes: layers up to this size are read into memory
 _PCA_BUDGET = 256 << 20  # bytes per block read from the store for a layer's PCA
 _PCA_MAX = 2 << 30  # bytes for the (min(N, D))² matrix of a streamed PCA
@@ -211,34 +210,29 @@ def profile(
     *,
     layers: Any = "paper",
     n: int | None = None,
-    n_resamples: int = 20,
-    fraction: float = 0.9,
-    estimators: tuple[str, ...] = ("twonn",),
-    pca_threshold: float | None = 0.9,
     seed: int = 0,
     store: str | os.PathLike | None = None,
     compare: Any = None,
     progress: bool = False,
     label: str = "model",
-    batch_size: int = 64,
-    device: Any = None,
-    dtype: str = "float32",
-    sequence: str = "flatten",
-    duplicates: str = "remove",
-    twonn_method: str = "linear",
-    fit_fraction: float = 0.9,
-    estimator_options: dict[str, dict[str, Any]] | None = None,
-    transform: Callable[[Any], Any] | None = None,
-    resume: bool = True,
+    capture: CaptureOptions | None = None,
+    estimate: EstimateOptions | None = None,
     model_spec: str | None = None,
     data_name: str | None = None,
+    **options: Any,
 ) -> Profile:
     """Intrinsic dimension of ``model``'s representations across depth.
 
+    ``profile`` is :func:`~idscope.representations.activations` (how: ``capture``, a
+    :class:`CaptureOptions`) followed by :func:`profile_store` (how: ``estimate``, an
+    :class:`EstimateOptions`), for ``model`` and each ``compare`` model. Every option field
+    is also accepted as a keyword (``profile(model, X, n_resamples=5, batch_size=128)``).
+
     Parameters
     ----------
-    model, data, layers, batch_size, device, dtype, sequence, transform, resume
-        As for :func:`idscope.representations.activations`.
+    model, data, layers
+        As for :func:`idscope.representations.activations`; so are the ``capture`` fields
+        ``batch_size``, ``device``, ``dtype``, ``sequence``, ``transform``, ``resume``.
     n : int, optional
         Profile a seeded random subset of ``n`` samples (Ansuini et al. use 2 000).
     n_resamples : int
@@ -275,6 +269,7 @@ def profile(
     Profile
     """
     caller = "profile"
+    cap, est = split_options(capture, estimate, options, caller)
     data = token_inputs(data)  # a dict of token tensors: its length is the samples, not keys
     check_samples(data, caller=caller)  # NaN input would give an all-NaN table, 1-D a model error
     if n is not None:
@@ -286,17 +281,14 @@ def profile(
     for i, (name, m) in enumerate(models.items()):
         path = None if store is None else (
             Path(store) if i == 0 else Path(f"{store}-{_safe(name)}"))
-        st = activations(m, data, layers=layers, batch_size=batch_size, store=path,
-                         dtype=dtype, device=device, sequence=sequence, progress=progress,
-                         resume=resume, index=index, transform=transform, seed=seed,
+        st = activations(m, data, layers=layers, batch_size=cap.batch_size, store=path,
+                         dtype=cap.dtype, device=cap.device, sequence=cap.sequence,
+                         progress=progress, resume=cap.resume, index=index,
+                         transform=cap.transform, seed=seed,
                          model_spec=model_spec if i == 0 else None, data_name=data_name)
         try:
-            prof = profile_store(st, label=name, n_resamples=n_resamples, fraction=fraction,
-                                 estimators=estimators, pca_threshold=pca_threshold,
-                                 seed=seed, duplicates=duplicates, twonn_method=twonn_method,
-                                 fit_fraction=fit_fraction,
-                                 estimator_options=estimator_options, device=device,
-                                 progress=progress)
+            prof = profile_store(st, label=name, seed=seed, device=cap.device,
+                                 progress=progress, **est.as_kwargs())
         finally:
             if path is None:
                 st._cleanup()
@@ -405,7 +397,7 @@ def _layer_row(st, name, label, names, n_resamples, fraction, pca_threshold, see
             # small layers are searched in memory (faster than streaming from disk)
             X = st.read_rows(name, 0, n).astype(np.float32, copy=False)
         if "twonn" in names or any(e in names for e in OTHER_ESTIMATORS):
-            tw, tw_std, tw_full, n_points, n_dup, estimates = _neighbour_estimates(
+            tw, tw_std, tw_full, n_points, n_dup, estimates = neighbour_estimates(
                 X, lambda rows: _take(st, name, X, rows), names, n_resamples, fraction, seed,
                 duplicates, twonn_method, fit_fraction, options, device, progress)
         if pca_threshold is not None:
@@ -435,134 +427,6 @@ def _count_nonfinite(st: ActivationStore, name: str, budget: int = 64 << 20) -> 
         block = st.read_rows(name, a, a + step)
         bad += int(block.size - np.count_nonzero(np.isfinite(block)))
     return bad
-
-
-def _needed_k(names, options) -> int:
-    k = 2
-    if "mle" in names:
-        kk = options.get("mle", {}).get("k", 20)
-        k = max(k, int(kk[1] if isinstance(kk, (tuple, list)) else kk))
-    if "gride" in names:
-        k = max(k, int(options.get("gride", {}).get("n2", 2)))
-    return k
-
-
-def _neighbour_estimates(X, take, names, n_resamples, fraction, seed, duplicates,
-                         twonn_method, fit_fraction, options, device, progress):
-    n = int(X.shape[0])
-    if n < 4:
-        raise InputError(f"profile: needs at least 4 samples, got {n}")
-    k_need = _needed_k(names, options)
-    subsets = _resample_masks(n, n_resamples, fraction, seed) if "twonn" in names else []
-    # The engine verifies every listed neighbour exactly (a pass over all D features per
-    # pair), so lists stay short: a 90 % subset keeps fewer than 2 of a point's 5 nearest
-    # with probability ~5e-4; the few points that need more are extended together.
-    k = min(n - 1, k_need + (3 if subsets else 0))
-    knn = kneighbors(X, k, device=device, validate=False, progress=progress)
-    keep = np.ones(n, dtype=bool)
-    if duplicates == "remove" and (knn.distances[:, 0] == 0).any():
-        keep = first_occurrence_mask(n, duplicate_groups(knn))
-    n_distinct = int(keep.sum())
-    if n_distinct == 1:
-        raise InputError(f"profile: all {n} samples are identical (a constant layer)")
-    if n_distinct <= k_need + 1 or (subsets and min(
-            int((keep & s).sum()) for s in subsets) <= 3):
-        raise InputError(f"profile: only {n_distinct} distinct samples, too few for "
-                         f"{k_need} neighbours" + (" in each resample" if subsets else ""))
-    lists = _Lists(knn.distances, knn.indices, n)
-    wanted = [(keep, k_need)] + [(keep & s, 2) for s in subsets]
-    while True:
-        short = np.flatnonzero(np.any([lists.short(m, kk) for m, kk in wanted], axis=0))
-        if short.size == 0:
-            break
-        lists.extend(X, take, short, device)
-    full = lists.restrict(keep, k_need)
-    parts = [lists.restrict(keep & s, 2) for s in subsets]
-    n_dup = n - n_distinct
-    # under "remove" the duplicates are already gone from ``full``
-    twopts = {"method": twonn_method, "fraction": fit_fraction, "duplicates": duplicates,
-              **options.get("twonn", {})}
-    estimates: dict[str, dict[str, Any]] = {}
-    tw = tw_std = tw_full = float("nan")
-    if "twonn" in names:
-        res = twonn(full.subset_k(2), **twopts)
-        tw_full = res.dimension
-        estimates["twonn"] = res.to_dict()
-        if parts:
-            boot = dict(twopts, n_bootstrap=0)
-            ids = np.array([twonn(p, **boot).dimension for p in parts])
-            tw, tw_std = float(ids.mean()), float(ids.std())
-        else:
-            tw, tw_std = tw_full, float("nan")
-    for name in OTHER_ESTIMATORS:
-        if name in names:
-            fn = {"mle": mle, "gride": gride}[name]
-            estimates[name] = fn(full, duplicates=duplicates,
-                                 **options.get(name, {})).to_dict()
-    return tw, tw_std, tw_full, n_distinct, n_dup, estimates
-
-
-class _Lists:
-    """Exact neighbour lists of all n points, of varying length (padded with distance inf
-    and the sentinel index n), from which the neighbours within any subset are read."""
-
-    def __init__(self, dist: np.ndarray, idx: np.ndarray, n: int):
-        self.dist, self.idx, self.n = dist, idx, n
-        self.length = np.full(n, dist.shape[1])
-
-    def _counts(self, members: np.ndarray) -> np.ndarray:
-        return np.append(members, False)[self.idx].sum(axis=1)
-
-    def short(self, members: np.ndarray, k: int) -> np.ndarray:
-        """Members whose list holds fewer than k other members and could be longer."""
-        return members & (self._counts(members) < k) & (self.length < self.n - 1)
-
-    def extend(self, X: Any, take: Callable[[np.ndarray], Any], rows: np.ndarray,
-               device: Any) -> None:
-        """Longer exact lists for ``rows``: their neighbours among all points, searched with
-        the rows as queries against the whole layer (self removed by index)."""
-        k2 = int(min(self.n - 1, max(16, 2 * self.length[rows].max())))
-        knn = kneighbors(take(rows), min(self.n, k2 + 1), reference=X, device=device,
-                         validate=False)
-        dist = np.full((rows.size, k2), np.inf)
-        idx = np.full((rows.size, k2), self.n, dtype=np.int64)
-        for i, r in enumerate(rows):
-            other = knn.indices[i] != r
-            m = min(k2, int(other.sum()))
-            dist[i, :m] = knn.distances[i][other][:m]
-            idx[i, :m] = knn.indices[i][other][:m]
-        if k2 > self.dist.shape[1]:
-            pad = k2 - self.dist.shape[1]
-            self.dist = np.pad(self.dist, ((0, 0), (0, pad)), constant_values=np.inf)
-            self.idx = np.pad(self.idx, ((0, 0), (0, pad)), constant_values=self.n)
-        self.dist[rows] = np.inf
-        self.idx[rows] = self.n
-        self.dist[rows, :k2] = dist
-        self.idx[rows, :k2] = idx
-        self.length[rows] = k2
-
-    def restrict(self, members: np.ndarray, k: int) -> KNeighbors:
-        """The exact k nearest neighbours within ``members``, indices renumbered within
-        them: among a point's nearest neighbours in the full set, the first k members."""
-        rows = np.flatnonzero(members)
-        idx = self.idx[rows]
-        ok = np.append(members, False)[idx]
-        sel = ok & (np.cumsum(ok, axis=1) <= k)
-        renumber = np.cumsum(members) - 1
-        return KNeighbors(self.dist[rows][sel].reshape(rows.size, k),
-                          renumber[idx[sel]].reshape(rows.size, k))
-
-
-def _resample_masks(n: int, n_resamples: int, fraction: float, seed: int) -> list[np.ndarray]:
-    """Boolean masks of ``n_resamples`` seeded subsets of ⌊fraction·n⌋ samples."""
-    rng = np.random.default_rng(seed)
-    m = max(3, int(math.floor(fraction * n)))
-    out = []
-    for _ in range(n_resamples):
-        mask = np.zeros(n, dtype=bool)
-        mask[rng.permutation(n)[:m]] = True
-        out.append(mask)
-    return out
 
 
 # ----------------------------------------------------------------------------------------

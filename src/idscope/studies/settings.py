@@ -1,0 +1,109 @@
+"""The settings of a run of studies: inputs, training budgets, seeds (all recorded on the
+page). :meth:`DemoSettings.preset` gives the full demo and the quick one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from .._errors import InputError
+
+__all__ = ["DemoSettings", "DEMO_DATA", "FULL_ARCHITECTURES", "QUICK_ARCHITECTURES"]
+
+DEMO_DATA = "sklearn:digits"
+
+# (label, architecture, keyword arguments as JSON)
+FULL_ARCHITECTURES: tuple[tuple[str, str, str], ...] = (
+    ("mlp-1x32", "mlp", '{"depth": 1, "width": 32}'),
+    ("mlp-2x128", "mlp", '{"depth": 2, "width": 128}'),
+    ("mlp-3x256", "mlp", '{"depth": 3, "width": 256}'),
+    ("cnn-8-16", "mnist_cnn", '{"channels": [8, 16], "hidden_dim": 32}'),
+    ("cnn-32-64", "mnist_cnn", '{}'),
+    ("vgg-8-16", "vgg_small", '{"widths": [8, 16], "convs_per_block": 1, "fc_width": 64}'),
+    ("vgg-16-32-64", "vgg_small", '{"fc_width": 128}'),
+    ("resnet-8-16", "resnet_small", '{"widths": [8, 16]}'),
+    ("resnet-16-32-64", "resnet_small", '{}'),
+)
+QUICK_ARCHITECTURES = (FULL_ARCHITECTURES[0], FULL_ARCHITECTURES[3], FULL_ARCHITECTURES[5],
+                       FULL_ARCHITECTURES[7])
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Every setting of a demo run (all recorded on the page and in ``demo.json``).
+
+    Use :meth:`preset` for the full and the quick demo.
+    """
+
+    quick: bool = False
+    seed: int = 0
+    # the inputs: any idscope.data.load source with labels, any build_model name or
+    # module:callable (the demo: the bundled digits and the built-in CNN)
+    data: str = DEMO_DATA
+    # ten-class digits experiments (Ansuini et al.)
+    n_test: int = 450
+    model: str = "mnist_cnn"
+    epochs: int = 40
+    shuffled_epochs: int = 100
+    lr: float = 3e-3
+    batch_size: int = 64
+    n_resamples: int = 20
+    gradient_strength: float = 10.0
+    gradient_epochs: int = 60
+    architectures: tuple[tuple[str, str, str], ...] = FULL_ARCHITECTURES
+    arch_epochs: int = 30
+    # binary tasks through the sweep runner (Konz & Mazurowski)
+    pairs: str | tuple[tuple[int, int], ...] = "all-pairs"
+    sizes: tuple[int, ...] = (60, 120, 240)
+    sweep_test_size: int = 100
+    sweep_epochs: int = 30
+    sweep_batch_size: int = 32
+    sweep_model_kwargs: str = '{"channels": [16, 32], "hidden_dim": 64}'
+    synthetic: tuple[tuple[int, float], ...] = ((2, 0.1), (4, 0.1), (8, 0.1), (16, 0.1),
+                                                (4, 0.02), (4, 0.3))
+    synthetic_n: int = 500
+    eps: tuple[float, ...] = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
+    methods: tuple[str, ...] = ("fgsm", "pgd")
+    workers: int = 2
+    threads: int = 1
+    n_bootstrap: int = 1000
+
+    @classmethod
+    def preset(cls, *, quick: bool = False, seed: int = 0, workers: int | None = None,
+               data: str | None = None, model: str | None = None) -> DemoSettings:
+        """The full demo (≈ 10 minutes on two CPU cores) or the quick one (≈ 1–2 minutes:
+        fewer epochs, resamples, architectures, pairs and sizes)."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise InputError(f"demo: seed must be a non-negative integer, got {seed!r}")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                    or workers < 1):
+            raise InputError(f"demo: workers must be a positive integer, got {workers!r}")
+        if not quick:
+            s = cls(seed=seed)
+        else:
+            s = cls(quick=True, seed=seed, epochs=15, shuffled_epochs=40, n_resamples=5,
+                    gradient_epochs=25, architectures=QUICK_ARCHITECTURES, arch_epochs=8,
+                    pairs=((0, 1), (3, 8), (1, 7), (4, 9)), sizes=(40, 120),
+                    sweep_epochs=12, synthetic=((2, 0.1), (8, 0.1)), synthetic_n=340,
+                    eps=(2 / 255, 8 / 255), workers=1, n_bootstrap=300)
+        s = s if workers is None else replace(s, workers=workers)
+        if data is not None:
+            s = replace(s, data=str(data))
+        if model is not None:
+            s = replace(s, model=str(model))
+        return s
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return json.loads(json.dumps(d))  # tuples → lists: the JSON form
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DemoSettings:
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+
+        def tup(v: Any) -> Any:
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+        return cls(**{k: tup(v) for k, v in kw.items()})
