@@ -123,11 +123,12 @@ def test_api_degenerate_ratios():
     assert np.isfinite(twonn_from_ratios(mu, method="mle")).all()
     d, se, lo, hi = twonn_from_ratios(np.linspace(1.1, 3, 50), n_bootstrap=0)
     assert np.isfinite(d) and np.isnan([se, lo, hi]).all()  # no bootstrap, no interval
-    # GRIDE: too few points left once the ties r_n1 = r_n2 are dropped
+    # GRIDE keeps the ties r_1 = r_2 in its likelihood (the Pareto density at mu = 1 is d > 0,
+    # docs/science.md): with most points tied, GRIDE(1, 2) still equals TwoNN-ML, finite.
     g = np.stack(np.meshgrid(np.arange(6.0), np.arange(6.0)), -1).reshape(-1, 2)
     g = np.concatenate([g, [[10.0, 10.3], [20.0, 20.7]]])
-    with pytest.raises(InputError, match=r"gride: needs at least 3 points with r_1 < r_2"):
-        idscope.gride(g)
+    gr, ml = idscope.gride(g), idscope.twonn(g, method="mle")
+    assert np.isfinite(gr.dimension) and gr.dimension == pytest.approx(ml.dimension, rel=1e-6)
 
 
 @pytest.mark.parametrize(("call", "match"), [

@@ -57,7 +57,7 @@ def test_digits_all_four_estimators_with_intervals(capsys):
                                rtol=1e-3)
     np.testing.assert_allclose(float(rows["twonn"]["dimension"]), idscope.twonn(X).dimension,
                                rtol=1e-3)
-    assert rows["mle"]["interval"] == "gamma-exact"
+    assert rows["mle"]["interval"] == "gamma-graph"  # the default: design effect of the kNN graph
 
 
 @pytest.fixture(scope="module")

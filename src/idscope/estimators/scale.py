@@ -34,6 +34,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._validation import check_array, check_choice, check_int
+from ._dependence import GRAPH_FACTOR
 from ._neighbors import neighbor_distances, take_rows
 from ._result import IDResult
 from .gride import gride_from_distances
@@ -393,11 +394,13 @@ def _blocks(X, fn, params, max_blocks, min_points, seed, progress):
 
 def _mle_k(X, k1, k2, normalization, aggregate, duplicates, device, progress):
     nd = neighbor_distances(X, k2, caller="scale_analysis", duplicates=duplicates,
-                            tie_columns=(0, 0), min_points=max(3, k2 + 1), device=device,
-                            progress=progress)
+                            tie_columns=(0, 0), min_points=max(3, k2 + 1),
+                            graph_k=GRAPH_FACTOR * k2, device=device, progress=progress)
+    # each row is the estimator at that k with its default (graph) interval
     jobs = [({"k": k}, [lambda k=k: _mle_result(
         nd.distances, k, k, normalization=normalization, aggregate=aggregate,
-        n_removed=nd.n_removed, duplicates=duplicates)]) for k in range(k1, k2 + 1)]
+        n_removed=nd.n_removed, duplicates=duplicates, indices=nd.indices)])
+        for k in range(k1, k2 + 1)]
     return _run(jobs, progress, "mle-k")
 
 
@@ -408,9 +411,11 @@ def _gride_doubling(X, range_max, duplicates, device, progress):
         pairs.append((n1, 2 * n1))
         n1 *= 2
     nd = neighbor_distances(X, pairs[-1][1], caller="scale_analysis", duplicates=duplicates,
-                            tie_columns=(0, 0), min_points=pairs[-1][1] + 1, device=device,
+                            tie_columns=(0, 0), min_points=pairs[-1][1] + 1,
+                            graph_k=GRAPH_FACTOR * pairs[-1][1], device=device,
                             progress=progress)
     jobs = [({"n1": a, "n2": b}, [lambda a=a, b=b: gride_from_distances(
-        nd.distances, a, b, n_removed=nd.n_removed, duplicates=duplicates)])
+        nd.distances, a, b, n_removed=nd.n_removed, duplicates=duplicates,
+        indices=nd.indices)])
         for a, b in pairs]
     return _run(jobs, progress, "gride")
