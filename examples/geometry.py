@@ -33,8 +33,6 @@ from torch import nn
 
 import idscope
 from idscope.data import load
-from idscope.training import as_model_input, build_model, train_classifier
-from idscope.training.attacks import attacked_local_id
 from idscope.geometry import IDMonitor, cka_matrix, label_overlap_profile, overlap_matrix
 from idscope.report.geometry import (
     plot_layer_matrix,
@@ -44,6 +42,8 @@ from idscope.report.geometry import (
 )
 from idscope.report.profile import save_plot
 from idscope.representations import profile_store, reinitialized
+from idscope.training import as_model_input, build_model, train_classifier
+from idscope.training.attacks import attacked_local_id
 
 K = 10  # neighbours of the overlaps
 SEED = 0

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from idscope.analysis import joint_scaling_fit, scaling_exponents
-from idscope.sweeps import load_config, run_sweep
 from idscope.report.sweep_plots import write_analysis
+from idscope.sweeps import load_config, run_sweep
 
 HERE = Path(__file__).resolve().parent
 
