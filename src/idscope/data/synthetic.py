@@ -65,7 +65,7 @@ def min_class_distance(X: np.ndarray, y: np.ndarray, *, block_elems: int = 1 << 
     ‖a‖² + ‖b‖² − 2a·b on centred data; every pair whose screened value lies within a
     rigorous rounding bound of the block minimum is then recomputed from its difference
     vector, so the result equals the brute-force minimum over difference vectors (the Gram
-    expansion alone cancels when points are close and far from the origin; science.md §1).
+    expansion alone cancels when points are close and far from the origin; docs/science.md §1).
     The data layer cannot use the kNN engine (``idscope.neighbors`` sits above it), hence
     this small exact routine. ``block_elems`` bounds the pairs screened at once (memory).
     """

@@ -1,6 +1,6 @@
 """Execute one run of a sweep: data → task split → model → training → measurements → a row.
 
-Protocol (Konz & Mazurowski 2024, §3–4 of the science brief):
+Protocol (Konz & Mazurowski 2024, §3–4; docs/science.md):
 
 1. the dataset is loaded (or generated) once per process and cached; with ``scale="unit"``
    its intensity range is mapped onto [0, 1] so that K_F, d_data and ε compare across
