@@ -22,7 +22,7 @@ def _brute_force_sharpness(X, y):
 
 # Tolerance for the ID estimates at N = 1500 (documented): the estimate lies in
 # [d - max(0.25, 0.2 d), d + 0.25]. kNN estimators are biased low at larger d at this N
-# (science.md §5: ~8.3-9.5 for d = 10 at N = 2000), and here the faces of the latent cube and
+# (docs/science.md §5: ~8.3-9.5 for d = 10 at N = 2000), and here the faces of the latent cube and
 # the removed margin band add boundary points, which also bias the estimate low: over seeds
 # 0-5 TwoNN reads 1.85-2.04, 3.52-3.92, 6.89-7.26 and MLE(k=20) 1.91-1.92, 3.57-3.65,
 # 6.98-7.18 for d = 2, 4, 8.

@@ -9,7 +9,7 @@ from idscope import InputError, data_dimension
 
 
 def skdim_fixture():
-    """scikit-dimension's test fixture (science.md §5): 30 points in a 5-ball in R^10."""
+    """scikit-dimension's test fixture (docs/science.md §5): 30 points in a 5-ball in R^10."""
     X = np.zeros((30, 10))
     Z = np.random.RandomState(0).normal(size=(30, 5))
     r2 = (Z**2).sum(1)

@@ -34,7 +34,7 @@ def sphere3():
 
 
 def test_gride_rank_doubling_reproduces_dadapy(dadapy):
-    """DADApy's ``return_id_scaling_gride(range_max=64)`` on its fixture (science.md §5)."""
+    """DADApy's ``return_id_scaling_gride(range_max=64)`` on its fixture (docs/science.md §5)."""
     res = scale_analysis(dadapy, "gride", range_max=64)
     assert isinstance(res, ScaleResult) and res.kind == "gride" and res.x == "scale"
     np.testing.assert_allclose(res.column("dimension"),

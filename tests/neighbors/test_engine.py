@@ -67,7 +67,7 @@ def assert_exact(knn, X, k, reference=None, check_sklearn=True):
 
 def relu_like(n=1000, d=128, seed=0):
     """Uncentred post-ReLU-like activations, float32: a 3-D latent manifold, offset by ~300
-    and spread by ~1, where the float32 Gram trick fails (science.md §1)."""
+    and spread by ~1, where the float32 Gram trick fails (docs/science.md §1)."""
     rng = np.random.default_rng(seed)
     lat = rng.normal(size=(n, 3))
     W = rng.normal(size=(3, d))

@@ -43,7 +43,7 @@ def test_known_ids_through_linear_maps(torus_profile):
     X, prof = torus_profile
     rows = {r.layer: r for r in prof}
     # a full-rank linear map of a 3-manifold is a 3-manifold; TwoNN on the flat 3-torus at
-    # N = 600 reads 3 within about 0.3 (science.md §5: boundaryless, d <= 5)
+    # N = 600 reads 3 within about 0.3 (docs/science.md §5: boundaryless, d <= 5)
     for name in ("input", "0", "1"):
         assert abs(rows[name].twonn - 3) < 0.35, (name, rows[name].twonn)
         assert abs(rows[name].twonn_full - 3) < 0.35
