@@ -29,7 +29,7 @@ import numpy as np
 
 from .._errors import InputError, MissingDependencyError
 
-__all__ = ["kneighbors_ray", "ray_session"]
+__all__ = ["kneighbors_ray", "loopback_only", "ray_session"]
 
 
 def _import_ray() -> Any:
@@ -42,10 +42,17 @@ def _import_ray() -> Any:
 
 
 @contextmanager
-def _loopback_only(ray: Any) -> Iterator[None]:
-    """Ray keeps a local node on 127.0.0.1 only in its single-machine mode
-    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, read at import): set it for the processes Ray
-    starts and for this process's imported constant, and restore both afterwards."""
+def loopback_only(ray: Any) -> Iterator[None]:
+    """Make a local Ray instance listen on 127.0.0.1 only (the kNN search and the sweeps).
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` alone is turned back into the machine's
+    routable address; Ray keeps loopback only where it treats the node as a single-machine
+    one (its ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` mode, read once at import). So that
+    mode is set for the processes Ray starts (environment) and for this process's already
+    imported Ray (its constant), and both are restored afterwards, so that a later
+    connection to a real cluster is not affected. ``tests/sweeps/test_ray_cluster.py``
+    checks every listening socket of a sweep's instance.
+    """
     var = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
     old_env = os.environ.get(var)
     constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
@@ -79,7 +86,7 @@ def ray_session(address: str | None = None, workers: int | None = None) -> Itera
     else:
         if workers:
             kwargs["num_cpus"] = int(workers)
-        with _loopback_only(ray):
+        with loopback_only(ray):
             ray.init(_node_ip_address="127.0.0.1", **kwargs)
     try:
         yield ray

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from .._errors import IdscopeError, InputError, MissingDependencyError
 from .._lock import folder_lock
 from .._processes import pool_worker_init, reap_descendants
 from .._runtime import progress_bar
+from ..neighbors.ray import loopback_only
 from .config import SweepConfig, load_config
 from .plan import Job, SweepPlan, make_plan
 from .results import ResultsStore
@@ -178,7 +178,7 @@ class RayExecutor:
         if self.workers:
             kwargs["num_cpus"] = self.workers
         with reap_descendants():
-            with _loopback_only(ray):
+            with loopback_only(ray):
                 ray.init(_node_ip_address="127.0.0.1", **kwargs)
             try:
                 yield from self._map(ray, fn, jobs, components)
@@ -205,36 +205,6 @@ class RayExecutor:
                     ray.cancel(ref, force=True)
                 except Exception:  # noqa: BLE001 - best effort on the way out
                     pass
-
-
-@contextmanager
-def _loopback_only(ray: Any) -> Iterator[None]:
-    """Make a local Ray instance listen on 127.0.0.1 only.
-
-    ``ray.init(_node_ip_address="127.0.0.1")`` alone is turned back into the machine's
-    routable address; Ray keeps loopback only where it treats the node as a single-machine
-    one (its ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` mode, read once at import). So that
-    mode is set for the processes Ray starts (environment) and for this process's already
-    imported Ray (its constant), and both are restored afterwards, so that a later
-    connection to a real cluster is not affected. ``tests/test_runs_ray.py`` checks every
-    listening socket of the instance.
-    """
-    var = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-    old_env = os.environ.get(var)
-    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
-    old_const = getattr(constants, "ENABLE_RAY_CLUSTER", None)
-    os.environ[var] = "0"
-    if old_const is not None:
-        constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        if old_env is None:
-            os.environ.pop(var, None)
-        else:
-            os.environ[var] = old_env
-        if old_const is not None:
-            constants.ENABLE_RAY_CLUSTER = old_const
 
 
 def _call(fn: RunFn, job: Job, components: Any) -> Outcome:
