@@ -9,9 +9,15 @@ from typing import Any
 
 from .._errors import InputError
 
-__all__ = ["DemoSettings", "DEMO_DATA", "FULL_ARCHITECTURES", "QUICK_ARCHITECTURES"]
+__all__ = ["DemoSettings", "DEMO_DATA", "FULL_ARCHITECTURES", "QUICK_ARCHITECTURES",
+           "REAL_DATA", "REAL_SOURCES", "ANSUINI_REAL", "KONZ_REAL", "is_real"]
 
 DEMO_DATA = "sklearn:digits"
+# ``--data real``: Ansuini's study on MNIST, Konz's on MNIST and Fashion-MNIST (two real
+# domains with different d_data and K_F: the offline analogue of the paper's natural vs
+# medical comparison)
+REAL_DATA = "real"
+REAL_SOURCES = ("mnist", "fashion-mnist")
 
 # (label, architecture, keyword arguments as JSON)
 FULL_ARCHITECTURES: tuple[tuple[str, str, str], ...] = (
@@ -27,6 +33,29 @@ FULL_ARCHITECTURES: tuple[tuple[str, str, str], ...] = (
 )
 QUICK_ARCHITECTURES = (FULL_ARCHITECTURES[0], FULL_ARCHITECTURES[3], FULL_ARCHITECTURES[5],
                        FULL_ARCHITECTURES[7])
+
+
+
+def is_real(data: str | None) -> bool:
+    """Whether ``data`` names the real-data demo: ``real``, ``mnist[:ROOT]`` or
+    ``fashion-mnist[:ROOT]`` (28x28 images, thousands per class: the real presets apply)."""
+    if data is None:
+        return False
+    name = str(data).split(":", 1)[0]
+    return str(data) == REAL_DATA or name in REAL_SOURCES
+
+
+# Overrides of each study's settings on real data ("full" and "quick" presets), applied by
+# DemoSettings.preset after the preset itself; the two studies set disjoint fields.
+ANSUINI_REAL: dict[str, dict[str, Any]] = {"full": {}, "quick": {}}
+KONZ_REAL: dict[str, dict[str, Any]] = {
+    # 28x28 images, ten classes: every class pair (45 per dataset) for d_data and K_F on
+    # pairs_per_class images per class, a sweep over a few pairs and sizes
+    "full": {"pairs_per_class": 1000, "sizes": (100, 400), "sweep_test_size": 400,
+             "sweep_epochs": 10, "synthetic": ()},
+    "quick": {"pairs_per_class": 200, "pairs": ((0, 1), (3, 8), (4, 9)), "sizes": (60, 120),
+              "sweep_test_size": 100, "sweep_epochs": 5, "synthetic": ()},
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +82,11 @@ class DemoSettings:
     gradient_epochs: int = 60
     architectures: tuple[tuple[str, str, str], ...] = FULL_ARCHITECTURES
     arch_epochs: int = 30
-    # binary tasks through the sweep runner (Konz & Mazurowski)
+    # binary tasks through the sweep runner (Konz & Mazurowski); konz_sources: the sources
+    # of the Konz study (empty: ``data``); pairs_per_class: images per class (seeded, the
+    # first of a permutation) for d_data and K_F of the class pairs (None: all)
+    konz_sources: tuple[str, ...] = ()
+    pairs_per_class: int | None = None
     pairs: str | tuple[tuple[int, int], ...] = "all-pairs"
     sizes: tuple[int, ...] = (60, 120, 240)
     sweep_test_size: int = 100
@@ -73,7 +106,11 @@ class DemoSettings:
     def preset(cls, *, quick: bool = False, seed: int = 0, workers: int | None = None,
                data: str | None = None, model: str | None = None) -> DemoSettings:
         """The full demo (≈ 10 minutes on two CPU cores) or the quick one (≈ 1–2 minutes:
-        fewer epochs, resamples, architectures, pairs and sizes)."""
+        fewer epochs, resamples, architectures, pairs and sizes).
+
+        On real data (:func:`is_real`) the overrides :data:`ANSUINI_REAL` and
+        :data:`KONZ_REAL` apply on top; ``data="real"`` runs Ansuini's study on MNIST and
+        Konz's on MNIST and Fashion-MNIST."""
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise InputError(f"demo: seed must be a non-negative integer, got {seed!r}")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
@@ -87,9 +124,15 @@ class DemoSettings:
                     pairs=((0, 1), (3, 8), (1, 7), (4, 9)), sizes=(40, 120),
                     sweep_epochs=12, synthetic=((2, 0.1), (8, 0.1)), synthetic_n=340,
                     eps=(2 / 255, 8 / 255), workers=1, n_bootstrap=300)
-        s = s if workers is None else replace(s, workers=workers)
-        if data is not None:
+        if data is not None and is_real(data):
+            which = "quick" if quick else "full"
+            over = {**ANSUINI_REAL[which], **KONZ_REAL[which], "data": str(data)}
+            if str(data) == REAL_DATA:
+                over.update(data=REAL_SOURCES[0], konz_sources=REAL_SOURCES)
+            s = replace(s, **over)
+        elif data is not None:
             s = replace(s, data=str(data))
+        s = s if workers is None else replace(s, workers=workers)
         if model is not None:
             s = replace(s, model=str(model))
         return s
