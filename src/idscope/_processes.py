@@ -25,7 +25,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["die_with_parent", "pool_worker_init", "reap_descendants", "descendants"]
+__all__ = ["die_with_parent", "pool_worker_init", "reap_descendants", "descendants",
+           "still_running"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -94,17 +95,22 @@ def descendants(pid: int) -> dict[int, int]:
     return out
 
 
+def still_running(known: dict[int, int]) -> list[int]:
+    """The recorded processes ({pid: start time}) that still run: same pid and start time
+    (a reused pid is another process), not a zombie."""
+    return [pid for pid, start in known.items()
+            if (st := _stat(pid)) is not None and st[1] == start]
+
+
 def _kill(known: dict[int, int], sig: int) -> int:
     """Send ``sig`` to the recorded processes that still run; return how many."""
     n = 0
-    for pid, start in known.items():
-        st = _stat(pid)
-        if st is not None and st[1] == start:
-            try:
-                os.kill(pid, sig)
-                n += 1
-            except OSError:
-                pass
+    for pid in still_running(known):
+        try:
+            os.kill(pid, sig)
+            n += 1
+        except OSError:
+            pass
     return n
 
 

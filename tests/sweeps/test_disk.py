@@ -23,6 +23,7 @@ from idscope import IdscopeError
 from idscope._atomic import atomic_file, check_free_space, write_text
 from idscope._errors import StorageError
 from idscope.cli.main import main
+from tests.sweeps.tiny import tiny_sweep
 
 
 def _limited(nbytes: int):
@@ -97,24 +98,7 @@ def test_image_cache_over_the_file_size_limit_is_one_error_and_no_partial_file(t
     assert ok.returncode == 0 and ok.stdout.startswith("(8, 64, 64)"), ok.stderr
 
 
-SWEEP = """
-name = "disk"
-[[datasets]]
-source = "sklearn:digits"
-tasks = [[0, 1], [3, 8]]
-[[models]]
-name = "mlp"
-kwargs = { depth = 1, width = 8 }
-[training]
-sizes = [40]
-test_size = 40
-epochs = 1
-batch_size = 40
-[measure]
-d_data = false
-label_sharpness = false
-d_repr = false
-"""
+SWEEP = tiny_sweep("disk")
 
 
 @pytest.mark.slow

@@ -17,27 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from idscope._processes import descendants
+from idscope._processes import descendants, still_running
+from tests.sweeps.tiny import tiny_sweep
 
 # Two runs (two digit pairs), each long enough to be in flight when the signal comes.
-LONG_SWEEP = """
-name = "long"
-[[datasets]]
-source = "sklearn:digits"
-tasks = [[0, 1], [3, 8]]
-[[models]]
-name = "mlp"
-kwargs = { depth = 1, width = 8 }
-[training]
-sizes = [40]
-test_size = 40
-epochs = 100000
-batch_size = 40
-[measure]
-d_data = false
-label_sharpness = false
-d_repr = false
-"""
+LONG_SWEEP = tiny_sweep("long", epochs=100000)
 
 
 def _start_sweep(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
@@ -87,25 +71,11 @@ def _wait_for_workers(proc: subprocess.Popen, n: int = 2, timeout: float = 240) 
     pytest.fail("the sweep's workers did not start")
 
 
-def _alive(pids: dict[int, int]) -> list[int]:
-    """Which of the recorded processes still run (same pid and start time, not a zombie)."""
-    left = []
-    for pid, start in pids.items():
-        try:
-            text = Path(f"/proc/{pid}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = text[text.rfind(b")") + 2:].split()
-        if fields[0] != b"Z" and int(fields[19]) == start:
-            left.append(pid)
-    return left
-
-
 def _wait_gone(pids: dict[int, int], within: float) -> list[int]:
     deadline = time.monotonic() + within
-    while _alive(pids) and time.monotonic() < deadline:
+    while still_running(pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return _alive(pids)
+    return still_running(pids)
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import pytest
 from idscope._errors import FolderBusyError, InputError
 from idscope._lock import folder_lock
 from idscope.cli.main import main
+from tests.sweeps.tiny import tiny_sweep
 
 HOLDER = """
 import sys, time
@@ -79,7 +80,7 @@ def test_the_lock_is_reentrant_in_one_process(tmp_path):
 def test_cli_sweep_into_a_busy_folder_is_one_line(held, tmp_path, capsys):
     folder, proc = held
     cfg = tmp_path / "s.toml"
-    cfg.write_text(SWEEP_TOML.format(tasks="[[0, 1]]"))
+    cfg.write_text(tiny_sweep("s", "[[0, 1]]"))
     code = main(["sweep", str(cfg), "--out", str(folder), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
@@ -123,24 +124,7 @@ def test_a_locked_store_folder_is_usable_after_the_lock(tmp_path):
                                rtol=1e-6)
 
 
-SWEEP_TOML = """
-name = "s"
-[[datasets]]
-source = "sklearn:digits"
-tasks = {tasks}
-[[models]]
-name = "mlp"
-kwargs = {{ depth = 1, width = 8 }}
-[training]
-sizes = [40]
-test_size = 40
-epochs = 1
-batch_size = 40
-[measure]
-d_data = false
-label_sharpness = false
-d_repr = false
-"""
+
 
 
 @pytest.mark.slow
@@ -150,7 +134,7 @@ def test_two_sweeps_with_different_configs_keep_one_row_per_run(tmp_path, capsys
     out = tmp_path / "out"
     for i, tasks in enumerate(("[[0, 1], [3, 8]]", "[[1, 7], [2, 5], [4, 9]]")):
         cfg = tmp_path / f"c{i}.toml"
-        cfg.write_text(SWEEP_TOML.format(tasks=tasks))
+        cfg.write_text(tiny_sweep("s", tasks))
         assert main(["sweep", str(cfg), "--out", str(out), "--no-progress"]) == 0
     runs = sorted(p.stem for p in (out / "runs").glob("*.json"))
     table = pd.read_parquet(out / "results.parquet")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import ray  # noqa: F401 - a test dependency (the `test` extra): this test must run in CI
 
-from idscope._processes import descendants
+from idscope._processes import descendants, still_running
 
 SCRIPT = """
 import sys, time
@@ -89,19 +89,6 @@ def _is_loopback(addr: str) -> bool:
     return (mapped or ip).is_loopback
 
 
-def _alive(pids: dict[int, int]) -> list[int]:
-    left = []
-    for pid, start in pids.items():
-        try:
-            text = Path(f"/proc/{pid}/stat").read_bytes()
-        except OSError:
-            continue
-        fields = text[text.rfind(b")") + 2:].split()
-        if fields[0] != b"Z" and int(fields[19]) == start:
-            left.append(pid)
-    return left
-
-
 @pytest.mark.slow
 def test_local_ray_listens_on_loopback_and_dies_with_a_killed_sweep(tmp_path):
     marker = tmp_path / "running"
@@ -125,9 +112,9 @@ def test_local_ray_listens_on_loopback_and_dies_with_a_killed_sweep(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while _alive(tree) and time.monotonic() < deadline:
+        while still_running(tree) and time.monotonic() < deadline:
             time.sleep(0.2)
-        left = _alive(tree)
+        left = still_running(tree)
         names = [Path(f"/proc/{p}/cmdline").read_bytes()[:60] for p in left]
         assert left == [], names
     finally:
