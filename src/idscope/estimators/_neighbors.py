@@ -39,6 +39,8 @@ def neighbor_distances(
     graph_k: int = 0,
     device: Any = None,
     progress: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> NeighborDistances:
     """The first ``k`` neighbour distances under a duplicate policy.
 
@@ -51,7 +53,11 @@ def neighbor_distances(
 
     ``graph_k`` > k searches that many neighbours (as many as there are, for precomputed
     ones) for the graph interval's ``indices``; ``distances`` keep k columns.
+    ``executor`` and ``address`` go to :func:`~idscope.neighbors.kneighbors` (``"ray"``:
+    query blocks over Ray tasks, the same result as the local search).
     """
+    search = {"device": device, "progress": progress, "executor": executor,
+              "address": address}
     check_choice(duplicates, "duplicates", DUPLICATE_POLICIES, caller=caller)
     if isinstance(X, KNeighbors):
         knn, data, n = X, None, X.n_points
@@ -65,7 +71,7 @@ def neighbor_distances(
         if n - 1 < k:
             raise InputError(f"{caller}: needs at least {k + 1} points for k={k}, got {n}")
         k_search = max(k, min(graph_k, n - 1))
-        knn = kneighbors(data, k_search, device=device, validate=False, progress=progress)
+        knn = kneighbors(data, k_search, validate=False, **search)
     dist = knn.distances[:, :k]
     if duplicates == "drop-ties":
         # applied even without duplicates: r1 = r2 ties also occur on grids and integer data
@@ -94,13 +100,14 @@ def neighbor_distances(
         raise InputError(f"{caller}: duplicates='remove' needs the data, not a precomputed "
                          f"KNeighbors (which has {n_dup} duplicate rows)")
     knn, n_removed = search_distinct(data, k, knn=knn, caller=caller, min_points=min_points,
-                                     graph_k=graph_k, device=device, progress=progress)
+                                     graph_k=graph_k, **search)
     return NeighborDistances(knn.distances[:, :k], n_removed, n, knn.indices)
 
 
 def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller: str,
                     min_points: int = 3, graph_k: int = 0, device: Any = None,
-                    progress: bool = False) -> tuple[KNeighbors, int]:
+                    progress: bool = False, executor: str = "local",
+                    address: str | None = None) -> tuple[KNeighbors, int]:
     """The ``k`` nearest neighbours among the distinct rows of ``data`` (the first of each
     group of exact duplicates is kept), and how many rows were removed. ``graph_k`` > k
     searches up to that many (for the graph interval's indices).
@@ -110,8 +117,10 @@ def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller:
     again. The one place where "remove the duplicates, search again" happens.
     """
     n = int(data.shape[0])
+    search = {"device": device, "progress": progress, "executor": executor,
+              "address": address}
     if knn is None:
-        knn = kneighbors(data, k, device=device, validate=False, progress=progress)
+        knn = kneighbors(data, k, validate=False, **search)
     if not (knn.distances[:, 0] == 0).any():
         _check_count(n, max(min_points, k + 1), caller, 0)
         return knn, 0
@@ -123,7 +132,7 @@ def search_distinct(data: Any, k: int, *, knn: KNeighbors | None = None, caller:
         raise InputError(f"{caller}: all {n} points are identical")
     _check_count(n_keep, max(min_points, k + 1), caller, n_dup)
     knn = kneighbors(take_rows(data, np.flatnonzero(keep)), max(k, min(graph_k, n_keep - 1)),
-                     device=device, validate=False, progress=progress)
+                     validate=False, **search)
     return knn, n - n_keep
 
 

@@ -134,6 +134,7 @@ def gride_loglik(d: float, mu: np.ndarray, n1: int, n2: int) -> float:
 def gride(
     X: Any, *, n1: int = 1, n2: int = 2, duplicates: str = "remove", interval: str = "graph",
     calibrate: bool = False, seed: int = 0, device: Any = None, progress: bool = False,
+    executor: str = "local", address: str | None = None,
 ) -> IDResult:
     """Intrinsic dimension by GRIDE with neighbour ranks ``n1 < n2``.
 
@@ -142,7 +143,8 @@ def gride(
     neighbourhoods on the n2-NN graph) or ``"independent"`` (docs/science.md §3);
     ``calibrate=True`` maps the estimate through GRIDE's response on uniform balls with the
     same N (§4, reference samples seeded by ``seed``); ``progress`` shows a progress bar
-    (stderr) over the neighbour search.
+    (stderr) over the neighbour search; ``executor="ray"`` (``address``: a cluster) runs it
+    over Ray tasks with exactly the local result (:func:`idscope.kneighbors`).
     """
     caller = "gride"
     n1 = check_int(n1, "n1", caller=caller, low=1)
@@ -151,7 +153,8 @@ def gride(
     nd = neighbor_distances(X, n2, caller=caller, duplicates=duplicates,
                             tie_columns=(n1 - 1, n2 - 1), min_points=max(3, n2 + 1),
                             graph_k=GRAPH_FACTOR * n2 if interval == "graph" else 0,
-                            device=device, progress=progress)
+                            device=device, progress=progress, executor=executor,
+                            address=address)
     res = gride_from_distances(nd.distances, n1, n2, n_removed=nd.n_removed,
                                duplicates=duplicates,
                                indices=nd.indices if interval == "graph" else None)
@@ -195,7 +198,7 @@ class GRIDE(BaseEstimator):
 
     def __init__(self, *, n1: int = 1, n2: int = 2, duplicates: str = "remove",
                  interval: str = "graph", calibrate: bool = False, seed: int = 0,
-                 device: Any = None):
+                 device: Any = None, executor: str = "local", address: str | None = None):
         self.n1 = n1
         self.n2 = n2
         self.duplicates = duplicates
@@ -203,3 +206,5 @@ class GRIDE(BaseEstimator):
         self.calibrate = calibrate
         self.seed = seed
         self.device = device
+        self.executor = executor
+        self.address = address

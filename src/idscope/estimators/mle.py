@@ -135,6 +135,8 @@ def mle(
     seed: int = 0,
     device: Any = None,
     progress: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> IDResult:
     """Intrinsic dimension by Levina–Bickel maximum likelihood.
 
@@ -161,6 +163,12 @@ def mle(
         same N and k (docs/science.md §4); ``seed`` seeds the reference samples.
     progress : bool
         Progress bar (stderr) over the neighbour search.
+    executor : {"local", "ray"}
+        Where the neighbour search runs: ``"ray"`` splits it over Ray tasks (a local
+        instance on 127.0.0.1, or the cluster at ``address``) with exactly the local result
+        (:func:`idscope.kneighbors`).
+    address : str, optional
+        Ray cluster address for ``executor="ray"``.
     """
     caller = "mle"
     check_choice(normalization, "normalization", NORMALIZATIONS, caller=caller)
@@ -178,7 +186,8 @@ def mle(
     nd = neighbor_distances(X, k2, caller=caller, duplicates=duplicates, tie_columns=(0, 0),
                             min_points=max(3, k2 + 1),
                             graph_k=GRAPH_FACTOR * k2 if interval == "graph" else 0,
-                            device=device, progress=progress)
+                            device=device, progress=progress, executor=executor,
+                            address=address)
     res = _mle_result(nd.distances, k1, k2, normalization=normalization, aggregate=aggregate,
                       n_removed=nd.n_removed, duplicates=duplicates,
                       indices=nd.indices if interval == "graph" else None)
@@ -246,7 +255,7 @@ class MLE(BaseEstimator):
     def __init__(self, *, k: int | tuple[int, int] = 20, normalization: str = "k-1",
                  aggregate: str = "inverse", duplicates: str = "remove",
                  interval: str = "graph", calibrate: bool = False, seed: int = 0,
-                 device: Any = None):
+                 device: Any = None, executor: str = "local", address: str | None = None):
         self.k = k
         self.normalization = normalization
         self.aggregate = aggregate
@@ -255,3 +264,5 @@ class MLE(BaseEstimator):
         self.calibrate = calibrate
         self.seed = seed
         self.device = device
+        self.executor = executor
+        self.address = address

@@ -101,6 +101,8 @@ def twonn(
     calibrate: bool = False,
     device: Any = None,
     progress: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> IDResult:
     """Intrinsic dimension by TwoNN.
 
@@ -125,6 +127,12 @@ def twonn(
         calibrated value, ``raw`` the uncalibrated result.
     progress : bool
         Progress bar (stderr) over the neighbour search.
+    executor : {"local", "ray"}
+        Where the neighbour search runs: ``"ray"`` splits it over Ray tasks (a local
+        instance on 127.0.0.1, or the cluster at ``address``) with exactly the local result
+        (:func:`idscope.kneighbors`).
+    address : str, optional
+        Ray cluster address for ``executor="ray"``.
     """
     caller = "twonn"
     check_choice(method, "method", TWONN_METHODS, caller=caller)
@@ -134,7 +142,8 @@ def twonn(
     graph = interval == "graph"
     nd = neighbor_distances(X, 2, caller=caller, duplicates=duplicates, tie_columns=(0, 1),
                             min_points=3, graph_k=GRAPH_FACTOR * 2 if graph else 0,
-                            device=device, progress=progress)
+                            device=device, progress=progress, executor=executor,
+                            address=address)
     r = nd.distances
     mu = r[:, 1] / r[:, 0]
     deff = design_effect(np.log(mu), nd.indices, GRAPH_FACTOR * 2) if graph else 1.0
@@ -173,7 +182,8 @@ class TwoNN(BaseEstimator):
 
     def __init__(self, *, method: str = "linear", fraction: float = 0.9,
                  duplicates: str = "remove", n_bootstrap: int = 200, seed: int = 0,
-                 interval: str = "graph", calibrate: bool = False, device: Any = None):
+                 interval: str = "graph", calibrate: bool = False, device: Any = None,
+                 executor: str = "local", address: str | None = None):
         self.method = method
         self.fraction = fraction
         self.duplicates = duplicates
@@ -182,3 +192,5 @@ class TwoNN(BaseEstimator):
         self.interval = interval
         self.calibrate = calibrate
         self.device = device
+        self.executor = executor
+        self.address = address

@@ -76,6 +76,8 @@ def local_id(
     paired: bool = False,
     device: Any = None,
     progress: bool = False,
+    executor: str = "local",
+    address: str | None = None,
 ) -> np.ndarray:
     """Local intrinsic dimension of every row of ``X``.
 
@@ -98,6 +100,9 @@ def local_id(
     paired : bool
         With ``reference``: row i of ``X`` is a version of reference row i (e.g. an attacked
         input and its clean source), which is then not one of its neighbours.
+    executor, address : optional
+        ``executor="ray"`` runs the neighbour search over Ray tasks (a local instance, or the
+        cluster at ``address``) with exactly the local result (:func:`idscope.kneighbors`).
 
     Returns
     -------
@@ -111,9 +116,11 @@ def local_id(
     k = check_int(k, "k", caller=caller, low=3 if method == "mle" else 1)
     smooth = check_int(smooth, "smooth", caller=caller, low=0)
     need = max(k, smooth, 2)
+    search = {"device": device, "progress": progress, "executor": executor,
+              "address": address}
     if reference is not None:
         return _local_id_against(X, reference, k, method, normalization, smooth, paired,
-                                 device, progress)
+                                 search)
     if isinstance(X, KNeighbors):
         if X.k < need:
             raise InputError(f"{caller}: needs {need} neighbours but the precomputed "
@@ -128,7 +135,7 @@ def local_id(
     if n - 1 < need:
         raise InputError(f"{caller}: needs at least {need + 1} points for k={k}"
                          f"{f', smooth={smooth}' if smooth else ''}, got {n}")
-    knn = kneighbors(X, need, device=device, validate=False, progress=progress)
+    knn = kneighbors(X, need, validate=False, **search)
     if not (knn.distances[:, 0] == 0).any():
         return local_id_from_neighbors(knn.distances, knn.indices, k, method=method,
                                        normalization=normalization, smooth=smooth)
@@ -139,8 +146,7 @@ def local_id(
     if distinct.size - 1 < need:
         raise InputError(f"{caller}: needs at least {need + 1} distinct points, got "
                          f"{distinct.size} ({n - distinct.size} duplicate row(s))")
-    knn = kneighbors(_take(X, distinct), need, device=device, validate=False,
-                     progress=progress)
+    knn = kneighbors(_take(X, distinct), need, validate=False, **search)
     values = local_id_from_neighbors(knn.distances, knn.indices, k, method=method,
                                      normalization=normalization, smooth=smooth)
     first = np.arange(n)
@@ -150,8 +156,7 @@ def local_id(
     return values[position[first]]
 
 
-def _local_id_against(X, reference, k, method, normalization, smooth, paired, device,
-                      progress):
+def _local_id_against(X, reference, k, method, normalization, smooth, paired, search):
     caller = "local_id"
     if method != "mle" or smooth:
         raise InputError(f"{caller}: a reference set needs method='mle' and smooth=0 (the "
@@ -165,8 +170,7 @@ def _local_id_against(X, reference, k, method, normalization, smooth, paired, de
     if paired and X.shape[0] != reference.shape[0]:
         raise InputError(f"{caller}: paired=True needs as many rows as the reference, got "
                          f"{X.shape[0]} and {reference.shape[0]}")
-    knn = kneighbors(X, k + int(paired), reference=reference, device=device,
-                     validate=False, progress=progress)
+    knn = kneighbors(X, k + int(paired), reference=reference, validate=False, **search)
     dist, idx = knn.distances, knn.indices
     if paired:
         # drop each row's own reference row where it is among the k + 1 found, else the last
