@@ -16,7 +16,10 @@ activations), plus the issue's two TwoNN cases (30 000 × 3 and 20 000 × 8) and
   symmetric ``syrk``) and with torch; the reference is the faster of the two.
 
 A method that does not finish within ``--limit`` seconds (plus a minute for start-up) is
-killed and recorded as ``> limit`` (this machine has 2 shared cores). idscope's,
+killed and recorded as ``> limit`` (this machine has 2 shared cores); it is then not run on
+the cells that are larger in both N and D (every method's cost grows with both), which are
+recorded as ``> limit`` with the cell where it was killed. A GEMM whose N × N float32
+result would not fit in half the memory is not run (``n/a``). idscope's,
 scikit-learn's and the GEMM timings of one cell run in one worker process, one after the
 other. Results: ``benchmarks/results/neighbors.csv`` and ``.md``. Run ``python
 benchmarks/neighbors.py --help`` for the options; the README records the command of the
@@ -47,7 +50,7 @@ DS = (2, 3, 5, 8, 12, 20, 50, 128, 784, 4096)
 EXTRA = ((30_000, 3), (20_000, 8), (70_000, 784))
 OURS = ("idscope_twonn", "idscope_mle", "tree_k2", "brute_k2")
 PEERS = ("skdim_twonn", "skdim_mle", "dadapy_twonn")
-COLUMNS = ["N", "D", "method", "seconds", "status", "dimension"]
+COLUMNS = ["N", "D", "method", "seconds", "status", "dimension", "load"]
 
 
 def grid() -> list[tuple[int, int]]:
@@ -168,6 +171,24 @@ def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1
     return out
 
 
+def over_limit_before(results: list[dict], n: int, d: int, method: str) -> str | None:
+    """The status of ``method`` if it was killed at a cell no larger in N and D (then it
+    cannot finish here either), else None."""
+    for r in results:
+        rn, rd = int(r["N"]), int(r["D"])
+        if (r["method"] == method and str(r["status"]).startswith(">") and rn <= n
+                and rd <= d and (rn, rd) != (n, d)):
+            limit = str(r["status"]).split()[1]
+            return f"> {limit} s (killed at {rn}x{rd})"
+    return None
+
+
+def gemm_too_big(n: int) -> bool:
+    """An N × N float32 product that would need more than half the memory."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return 4 * n * n > total // 2
+
+
 def measure_peer(method: str, path: Path, limit: float) -> dict:
     if not PEER_PYTHON.exists():
         return {"status": "peers not installed (bash benchmarks/peers/setup.sh)"}
@@ -200,7 +221,7 @@ def _cell(rows: dict, m: str) -> str:
     if r is None:
         return ""
     if r["status"] != "ok":
-        return r["status"] if r["status"].startswith(">") else "n/a"
+        return r["status"].split(" (")[0] if r["status"].startswith(">") else "n/a"
     return f"{r['seconds']:.2f}"
 
 
@@ -229,6 +250,12 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
             if t and done:
                 checks.append(f"{n} x {d} {mine}: fastest peer {min(done):.2f} s, idscope "
                               f"{t:.2f} s: {'met' if t <= min(done) else 'MISSED'}")
+            elif t and floor:
+                checks.append(f"{n} x {d} {mine}: every peer > {min(floor):.0f} s, idscope "
+                              f"{t:.2f} s: met")
+            elif not t and done and mine in rows:
+                checks.append(f"{n} x {d} {mine}: fastest peer {min(done):.2f} s, idscope "
+                              f"{_cell(rows, mine)}: MISSED")
         lines.append("| " + " | ".join([f"{n:,} × {d}"] + [_cell(rows, c) for c in cols]
                                        + [ratio] + speeds) + " |")
         sk = _sec(rows, "sklearn_twonn")
@@ -249,11 +276,16 @@ def write(results: list[dict], command: str, limit: float) -> None:
         for r in results:
             w.writerow({c: r.get(c, "") for c in COLUMNS})
     table, checks = summarise(results)
+    loads = [float(r["load"]) for r in results if r.get("load") not in (None, "")]
+    load = (f" 1-minute load average when the rows were recorded: {min(loads):.1f} to "
+            f"{max(loads):.1f}." if loads else "")
     text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\nCommand: `{command}`"
             f"\n\nSeconds after a warm-up: the fastest of `--repeats` interleaved rounds for "
             f"idscope, scikit-learn and the GEMMs (one worker process per cell), one run for "
             f"each peer; uniform points in the unit cube; `> N s`: killed at the per-cell "
-            f"limit. Machine: {os.cpu_count()} CPU core(s) shared with other jobs.\n\n"
+            f"limit (after being killed at a smaller cell, the larger ones are not run); "
+            f"`n/a`: not run (a GEMM whose N × N result needs more than half the memory) "
+            f"or failed. Machine: {os.cpu_count()} CPU core(s) shared with other jobs.{load}\n\n"
             f"{table}\n\n## Targets\n\n"
             + "\n".join(f"- {c}" for c in checks) + "\n")
     (RESULTS / "neighbors.md").write_text(text)
@@ -298,13 +330,22 @@ def main(argv: list[str] | None = None) -> int:
                     r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
                     results.append(r)
     for n, d in cells:
-        path = data_file(data_dir, n, d)
         methods = [m for m in methods_for(n, d) if not args.methods or m in args.methods]
-        ours = [m for m in methods if m not in PEERS]
+        skipped = {m: {"status": st} for m in methods
+                   if (st := over_limit_before(results, n, d, m)) is not None}
+        if gemm_too_big(n):
+            skipped.update({m: {"status": f"n/a: a {n}² float32 product needs "
+                                          f"{4 * n * n / 2**30:.0f} GiB"}
+                            for m in methods if m.startswith("gemm")})
+        ours = [m for m in methods if m not in PEERS and m not in skipped]
+        if any(m not in skipped for m in methods):
+            path = data_file(data_dir, n, d)
         got = measure_ours(ours, path, args.limit, args.repeats) if ours else {}
+        got.update(skipped)
         for m in methods:
             res = got[m] if m in got else measure_peer(m, path, args.limit)
-            r = {"N": n, "D": d, "method": m, "seconds": "", **res}
+            r = {"N": n, "D": d, "method": m, "seconds": "", **res,
+                 "load": f"{os.getloadavg()[0]:.1f}"}
             results.append(r)
             print(f"{n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
             write(results, "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:]),
