@@ -13,7 +13,7 @@ from idscope.cli.main import main
 
 pytestmark = pytest.mark.slow
 
-N_FINDINGS = 8
+N_FINDINGS = 9
 
 
 @pytest.fixture(scope="module")

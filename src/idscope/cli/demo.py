@@ -19,7 +19,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "and Konz & Mazurowski (ICLR 2024) measured, and write a static report "
                     "(DIR/index.html) with every finding's number, interval, verdict and "
                     "plot; raw tables go to DIR/tables/. Its measured runtime is in "
-                    "docs/demo.md (regenerated with `make docs`).")
+                    "docs/demo.md (regenerated with `make docs`). `--data real` runs the "
+                    "studies on real data instead: Ansuini's on MNIST, Konz's on MNIST and "
+                    "Fashion-MNIST with the two datasets compared (`make demo-real` installs "
+                    "the sources and runs it; docs/demo-real.md).")
     p.add_argument("--out", default="idscope-demo", metavar="DIR",
                    help="output folder (default: ./idscope-demo)")
     p.add_argument("--quick", action="store_true",
@@ -30,8 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="keep experiments already finished in DIR with the same settings")
     p.add_argument("--data", default=None, metavar="SOURCE",
-                   help="any labelled source idscope.data.load reads (sklearn:digits, mnist, "
-                        "a .npz, an image folder) instead of the bundled digits")
+                   help="'real' (Ansuini's study on MNIST, Konz's on MNIST and Fashion-MNIST), "
+                        "'mnist' or 'fashion-mnist' (the real-data budgets), or any labelled "
+                        "source idscope.data.load reads (a .npz, an image folder) instead of "
+                        "the bundled digits")
     p.add_argument("--model", default=None, metavar="SPEC",
                    help="a built-in model name or module:callable instead of the built-in "
                         "CNN (mnist_cnn)")
@@ -49,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--model", default=None, metavar="SPEC",
                     help="a built-in model name or module:callable (default: mnist_cnn)")
     st.add_argument("--data", default=None, metavar="SOURCE",
-                    help="a labelled idscope.data.load source (default: sklearn:digits)")
+                    help="a labelled idscope.data.load source (default: sklearn:digits); "
+                         "'real': MNIST (konz: MNIST and Fashion-MNIST)")
     st.add_argument("--out", default=None, metavar="DIR",
                     help="output folder (default: ./idscope-study-NAME)")
     st.add_argument("--quick", action="store_true", help="smaller budgets, as demo --quick")
