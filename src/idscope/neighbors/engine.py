@@ -45,6 +45,7 @@ from .dispatch import ALGORITHMS, choose_algorithm, tree_possible
 from .exact import _blocks, _exact_distances, _exhaustive, _k_smallest
 from .frame import frame_exponent, ldexp, max_abs, unscale_distances
 from .source import PointSource
+from .topk import BestLists
 from .tree import tree_search
 
 __all__ = ["KNeighbors", "kneighbors", "resolve_device", "distance_error_bound"]
@@ -318,7 +319,7 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     dev = src.device
     on_cpu = dev.type == "cpu"
     if on_cpu:
-        best = _BestLists(src.n, kk)
+        best = BestLists(src.n, kk)
     else:
         best_d = torch.full((src.n, kk), math.inf, dtype=torch.float32, device=dev)
         best_i = torch.zeros((src.n, kk), dtype=torch.long, device=dev)
@@ -350,9 +351,9 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
                     d2.fill_diagonal_(math.inf)
                 if on_cpu:
                     tile_np = d2.numpy()
-                    best.merge(a, b, *_tile_smallest(tile_np, kk, axis=1), offset=c)
+                    best.update(a, b, tile_np, offset=c, axis=1)
                     if symmetric and c != a:
-                        best.merge(c, e, *_tile_smallest(tile_np, kk, axis=0), offset=a)
+                        best.update(c, e, tile_np, offset=a, axis=0)
                 else:
                     _merge(best_d, best_i, slice(a, b), d2, c)
                     if symmetric and c != a:
@@ -363,72 +364,6 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     else:
         approx, cand = best_d.double().cpu().numpy(), best_i.cpu().numpy()
     return approx, cand, nq.cpu().numpy(), nr.cpu().numpy()
-
-
-class _BestLists:
-    """Running k smallest (value, index) per row, unordered, in numpy."""
-
-    def __init__(self, n: int, kk: int):
-        self.kk = kk
-        self.d = np.full((n, kk), np.inf, dtype=np.float32)
-        self.i = np.zeros((n, kk), dtype=np.int64)
-
-    def merge(self, a: int, b: int, vals: np.ndarray, pos: np.ndarray, offset: int) -> None:
-        cd = np.concatenate([self.d[a:b], vals], axis=1)
-        ci = np.concatenate([self.i[a:b], pos + offset], axis=1)
-        j = _smallest(cd, self.kk)
-        self.d[a:b] = np.take_along_axis(cd, j, axis=1)
-        self.i[a:b] = np.take_along_axis(ci, j, axis=1)
-
-
-def _smallest(a: np.ndarray, kk: int) -> np.ndarray:
-    """Positions of the kk smallest entries of every row of ``a`` (unordered)."""
-    m = a.shape[1]
-    if m <= kk:
-        return np.broadcast_to(np.arange(m), a.shape)
-    if m <= 256:  # a full sort of short rows beats introselect's per-row overhead
-        return np.argsort(a, axis=1)[:, :kk]
-    return np.argpartition(a, kk - 1, axis=1)[:, :kk]
-
-
-_GROUP = 8
-
-
-def _tile_smallest(d2: np.ndarray, kk: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """The kk smallest entries of every row (``axis=1``) or column (``axis=0``) of a tile:
-    (values, positions along ``axis``), shape (rows or columns, ≤ kk).
-
-    Two levels: the minima of ``g`` interleaved groups (entries j, j + m, j + 2m, …), then
-    only the members of the kk groups with the smallest minima: the kk smallest entries
-    lie in those groups (each entry below the kk-th smallest value lies in a group whose
-    minimum is below it as well). One streaming pass over the tile instead of a selection
-    over all of it, and no transposed copy for the columns.
-    """
-    R, C = d2.shape
-    length = C if axis == 1 else R
-    other = R if axis == 1 else C
-    g = _GROUP
-    ng = length // g
-    if ng <= 2 * kk:
-        t = d2 if axis == 1 else np.ascontiguousarray(d2.T)
-        j = _smallest(t, kk)
-        return np.take_along_axis(t, j, axis=1), np.asarray(j)
-    m = ng * g
-    if axis == 1:
-        gmin = np.minimum.reduce(d2[:, :m].reshape(R, g, ng), axis=1)
-    else:
-        gmin = np.minimum.reduce(d2[:m].reshape(g, ng, C), axis=0).T
-    pos = (_smallest(gmin, kk)[:, :, None] + ng * np.arange(g)).reshape(other, -1)
-    if length > m:  # the tail that does not fill a group is always a candidate
-        pos = np.concatenate([pos, np.broadcast_to(np.arange(m, length), (other, length - m))],
-                             axis=1)
-    flat = d2.reshape(-1)
-    if axis == 1:
-        vals = flat[pos + (np.arange(R) * C)[:, None]]
-    else:
-        vals = flat[pos * C + np.arange(C)[:, None]]
-    j = _smallest(vals, kk)
-    return np.take_along_axis(vals, j, axis=1), np.take_along_axis(pos, j, axis=1)
 
 
 def distance_error_bound(nq: Any, nr: Any, d_eff: int) -> Any:
