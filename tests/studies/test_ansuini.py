@@ -133,9 +133,15 @@ def test_hunchback_verdict(tmp_path, peak, gradient_input, shown):
     digits = profile_rows("trained", [13, 40, 30, 8, 5])
     gradient = (profile_rows("trained", [gradient_input, peak, min(peak, 12), 4, 3])
                 + profile_rows("untrained", [gradient_input, 5, 5, 5, 4]))
-    s = replace(DemoSettings(data="mnist"), gradient_strength=300.0)
-    f = finding_hunchback(workspace(tmp_path, digits, gradient), s)
+    s = replace(DemoSettings(data="mnist"), gradient_strength=300.0, gradient_epochs=10)
+    out = workspace(tmp_path, digits, gradient)
+    out.save_table("training_gradient", pd.DataFrame({"model": "trained", "epoch": [1, 2],
+                                                      "test_acc": [0.1, 0.11]}))
+    f = finding_hunchback(out, s)
     assert f.shown is shown
+    # whether the network learned the offset data is reported beside chance (10 classes)
+    assert "After 10 epochs the network's test accuracy on the offset data is 0.11 " \
+           "(chance 0.1)" in f.reading
     row = paper_rows(f)["gradient_input_id"]
     assert row["paper"] == 3.0 and row["value"] == gradient_input
     assert "U(0, 300)" in row["data"]

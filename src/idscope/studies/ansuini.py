@@ -379,6 +379,17 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
                                            f"{s.gradient_strength:g})"),
     )
     shown = collapsed and expanded and falls
+    learned = ""
+    if out.has_table("training_gradient"):
+        # whether the network learned the offset data at all: without it no re-expansion is
+        # expected (reported with the chance level, not judged)
+        h = out.table("training_gradient").sort_values("epoch")
+        n_classes = max(2, int(profile_row(df, "trained", layers[-1])["embedding_dim"]))
+        acc, chance = float(h["test_acc"].iloc[-1]), 1.0 / n_classes
+        details += (detail("trained network: test accuracy on the offset data", acc,
+                           criterion=f"reported (chance: {fmt(chance)})"),)
+        learned = (f" After {s.gradient_epochs} epochs the network's test accuracy on the "
+                   f"offset data is {fmt(acc)} (chance {fmt(chance)}).")
     paper = ANSUINI_MNIST["gradient_input_id"]
     if s.gradient_strength < PAPER_OFFSET:
         budget = (f"the offsets here are milder (up to {s.gradient_strength:g}), so the "
@@ -399,7 +410,7 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
         + (" — the hunchback." if shown else "; the full hunchback is not shown here.")
         + f" The untrained copy peaks at {fmt(u_peak)}. Ansuini et al. used offsets up to "
           f"{PAPER_OFFSET:g}× the range on MNIST and trained for 3 000 epochs; on a CPU "
-          f"budget of {s.gradient_epochs} epochs {budget}.")
+          f"budget of {s.gradient_epochs} epochs {budget}.{learned}")
     fig = out.save_figure("profile_gradient", "plot_profiles",
         df, ["trained", "untrained"], pca=False,
         title=f"{s.data} with one random brightness offset per image",
