@@ -32,21 +32,25 @@ from .base import (
     Study,
     Workspace,
     detail,
-    diff_interval,
     fmt,
     fmt_interval,
     not_testable,
 )
 from .inputs import load_split
+from .konz_domains import judge_domains, pairs_sentence
+from .konz_paper import PAPER as KONZ_PAPER
+from .konz_paper import REFERENCE as KONZ_REFERENCE
+from .konz_paper import runs_data as _runs_data
+from .paper import beside
 from .settings import DEMO_DATA, DemoSettings
 
 __all__ = ["KONZ", "run_pairs", "run_sweep_experiment", "sweep_config", "pair_list",
            "finding_scaling_law", "finding_robustness", "finding_repr_vs_data",
            "finding_domains", "judge_scaling_law", "judge_robustness", "judge_repr_vs_data",
-           "judge_domains", "data_name", "konz_sources", "pair_sample"]
+           "judge_domains", "data_name", "konz_sources", "pair_sample",
+           "KONZ_PAPER", "KONZ_REFERENCE"]
 
 BOUND_FRACTION = 0.80     # F8: lower Wilson bound of the fraction of runs with d_repr ≤ d_data
-
 
 def data_name(source: str) -> str:
     """The dataset's name in the sweep's tables: ``digits`` for the demo's data, else the
@@ -233,6 +237,8 @@ def judge_scaling_law(out: Workspace, df: Any, *, seed: int, n_bootstrap: int,
                 shown=b_ok),
         detail("R² of the joint fit", fit.r2),
         detail("fraction of tasks with α ≥ 1/d_data", faster),
+        beside(KONZ_PAPER["scaling_c"], c, clo, chi, data=_runs_data(df)),
+        beside(KONZ_PAPER["scaling_beta"], b, blo, bhi, data=_runs_data(df)),
     ]
     if domain is not None:
         within = []
@@ -258,19 +264,6 @@ def judge_scaling_law(out: Workspace, df: Any, *, seed: int, n_bootstrap: int,
                    tables=tables,
                    criterion="c's 95% bootstrap interval lies below 0 and β's above 0",
                    details=details)
-
-
-def pairs_sentence(pairs: Any) -> str:
-    """The ranges of d_data and K_F over the class pairs of each dataset, in words."""
-    groups = (pairs.groupby("dataset", sort=False) if "dataset" in pairs.columns
-              else [("the data", pairs)])
-    parts = [f"over the {len(g)} class pairs of {name}, d_data (MLE k=20, Pope's k−2) ranges "
-             f"{fmt(g['d_data_mle_pope'].min())}–{fmt(g['d_data_mle_pope'].max())} and K_F "
-             f"{fmt(g['label_sharpness'].min())}–{fmt(g['label_sharpness'].max())}"
-             for name, g in groups]
-    text = ("; ".join(parts) + " (intensities in [0, 1]; the paper: d_data ≈ 9–18 on natural "
-            "images, 6–17 on medical ones).")
-    return text[:1].upper() + text[1:]
 
 
 def finding_scaling_law(out: Workspace, s: DemoSettings) -> Finding:
@@ -334,6 +327,9 @@ def judge_robustness(out: Workspace, df: Any, *, seed: int, n_bootstrap: int,
         r = sp.iloc[0]
         details.append(detail(f"{main_method.upper()} ε = {fmt(main_eps * 255)}/255: "
                                f"Spearman ρ", r["r"], r["ci_low"], r["ci_high"]))
+    details.append(beside(KONZ_PAPER["robustness_r"], main["r"], main["ci_low"],
+                          main["ci_high"], data=_runs_data(df)
+                          + f", {main_method.upper()} ε = {fmt(main_eps * 255)}/255"))
     if "domain" in df.columns and df["domain"].astype(str).nunique() > 1:
         within = []
         for dom, g in df.groupby(df["domain"].astype(str), sort=True):
@@ -384,7 +380,9 @@ def judge_repr_vs_data(out: Workspace, df: Any, *, table: str) -> Finding:
                f"{fmt(a['ratio_max'])}).")
     details = [detail("fraction of runs with d_repr ≤ d_data", a["fraction_leq"], a["ci_low"],
                        a["ci_high"], criterion=f"lower bound ≥ {BOUND_FRACTION}", shown=shown),
-               detail("median d_repr / d_data", a["ratio_median"])]
+               detail("median d_repr / d_data", a["ratio_median"]),
+               beside(KONZ_PAPER["repr_vs_data"], a["fraction_leq"], a["ci_low"],
+                      a["ci_high"], data=_runs_data(df))]
     if "d_data_twonn" in df.columns:
         # the same estimator on both sides: no difference of finite-sample bias
         b = repr_vs_data(df, d_data="d_data_twonn", by=None).iloc[0]
@@ -418,122 +416,6 @@ def judge_repr_vs_data(out: Workspace, df: Any, *, table: str) -> Finding:
 def finding_repr_vs_data(out: Workspace, s: DemoSettings) -> Finding:
     """(8) d_repr ≤ d_data across runs."""
     return judge_repr_vs_data(out, out.table("sweep_results"), table="tables/sweep_results.csv")
-
-
-def _mean_se(v: Any) -> tuple[float, float, int]:
-    """Mean of the finite values, its standard error (sd/√n) and n."""
-    v = np.asarray(v, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return (float(v.mean()) if v.size else math.nan), math.nan, int(v.size)
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(v.size)), int(v.size)
-
-
-def judge_domains(out: Workspace, df: Any, *, table: str, pairs: Any = None) -> Finding:
-    """The sweep's data domains side by side: d_data, K_F and the attack penalty per task.
-
-    Konz & Mazurowski compare natural and medical images: the medical datasets have sharper
-    labels (K_F) and their networks are more vulnerable to attack (r = 0.70 between K_F and
-    the FGSM penalty across datasets). Here the two domains with the lowest and the highest
-    mean K_F over their tasks are compared; each difference of means has a normal 95 %
-    interval over tasks (:func:`~idscope.studies.base.diff_interval`). Shown when the K_F
-    difference is resolved (interval excludes 0) and the FGSM loss penalty at ε ≈ 2/255 is
-    resolvably higher in the domain with the higher K_F.
-    """
-    import pandas as pd
-
-    from ..analysis import robustness_points
-
-    key, title = "domains", "Two data domains: d_data, K_F and robustness"
-    claim = ("Datasets with sharper labels are more vulnerable to attack: Konz & Mazurowski's "
-             "medical datasets have higher K_F than their natural ones (K_F ≈ 1.4–3.4·10⁻⁴ vs "
-             "0.6–1.6·10⁻⁴ at 224×224, pixels in [0, 255]; d_data ≈ 6–17 vs 9–18) and lose "
-             "more under FGSM (r = 0.70 between K_F and the penalty across datasets).")
-    if "domain" not in df.columns or df["domain"].astype(str).nunique() < 2:
-        return not_testable(key, title, claim, "the sweep has one data domain (`idscope demo "
-                            "--data real` compares MNIST and Fashion-MNIST)")
-    try:
-        pts = robustness_points(df, aggregate=("domain", "dataset", "task"))
-    except InputError as exc:
-        return not_testable(key, title, claim, str(exc))
-    if "d_data_mle_pope" in df.columns:
-        dd = df.groupby(["domain", "dataset", "task"], sort=True, dropna=False)[
-            "d_data_mle_pope"].mean().reset_index()
-        pts = pts.merge(dd, on=["domain", "dataset", "task"], how="left")
-    else:
-        pts["d_data_mle_pope"] = math.nan
-    pts["domain"] = pts["domain"].astype(str)
-    method, eps = pts.attrs.get("method", "fgsm"), pts.attrs.get("eps", 2 / 255)
-    means = pts.groupby("domain")["label_sharpness"].mean().sort_values()
-    lo_dom, hi_dom = str(means.index[0]), str(means.index[-1])
-    a, b = pts[pts["domain"] == hi_dom], pts[pts["domain"] == lo_dom]
-    rows = []
-    diffs = {}
-    for col in ("label_sharpness", "loss_penalty", "acc_drop", "d_data_mle_pope"):
-        ma, sa, na = _mean_se(a[col])
-        mb, sb, nb = _mean_se(b[col])
-        d, dlo, dhi = diff_interval(ma, sa, mb, sb)
-        diffs[col] = (d, dlo, dhi)
-        rows.append({"quantity": col, f"mean_{hi_dom}": ma, f"se_{hi_dom}": sa,
-                     f"n_{hi_dom}": na, f"mean_{lo_dom}": mb, f"se_{lo_dom}": sb,
-                     f"n_{lo_dom}": nb, "difference": d, "ci_low": dlo, "ci_high": dhi})
-
-    name = out.save_table("domains", pd.DataFrame(rows))
-    k_ok = bool(diffs["label_sharpness"][1] > 0)
-    p_ok = bool(diffs["loss_penalty"][1] > 0)
-    at = f"{method.upper()} ε = {fmt(eps * 255)}/255"
-
-    def diff_txt(col: str, what: str) -> str:
-        d, dlo, dhi = diffs[col]
-        return f"{what} {fmt(d)} {fmt_interval(dlo, dhi)}"
-
-    reading = (
-        (pairs_sentence(pairs) + " " if pairs is not None else "")
-        + f"Over the sweep's tasks (means per task, then per domain), {hi_dom} has the "
-        f"higher mean K_F: {hi_dom} minus {lo_dom}: "
-        + diff_txt("label_sharpness", "K_F") + ", "
-        + diff_txt("d_data_mle_pope", "d_data") + ", "
-        + diff_txt("loss_penalty", f"{at} loss penalty") + ", "
-        + diff_txt("acc_drop", "accuracy drop") + " (95% intervals over tasks). "
-        + ("K_F does not differ resolvably between the domains here, so the comparison "
-           "cannot show the paper's effect. " if not k_ok else "")
-        + ("The domain with the sharper labels loses more under attack, as in the paper. "
-           if k_ok and p_ok else
-           "The domain with the sharper labels does not lose resolvably more under attack "
-           "here: the paper's cross-domain effect does not appear. " if k_ok else "")
-        + "K_F compares across domains only at the same resolution and intensity range.")
-    details = (
-        detail(f"K_F: {hi_dom} − {lo_dom}", *diffs["label_sharpness"],
-               criterion="interval above 0", shown=k_ok),
-        detail(f"{at} loss penalty: {hi_dom} − {lo_dom}", *diffs["loss_penalty"],
-               criterion="interval above 0", shown=p_ok),
-        detail(f"accuracy drop: {hi_dom} − {lo_dom}", *diffs["acc_drop"]),
-        detail(f"d_data (MLE k=20, Pope): {hi_dom} − {lo_dom}", *diffs["d_data_mle_pope"]),
-    )
-    tables: tuple[str, ...] = (name, table)
-    # d_data against K_F, each point labelled with its domain's initial and its task: every
-    # class pair of each dataset when the pairs table has them, else the sweep's tasks
-    if pairs is not None and "dataset" in pairs.columns:
-        points, group = pairs, "dataset"
-        tables = tables + ("tables/pairs.csv",)
-    else:
-        cols = [c for c in ("label_sharpness", "d_data_mle_pope", "d_data_twonn")
-                if c in df.columns]
-        points = df.groupby(["domain", "dataset", "task"], sort=True, dropna=False)[
-            cols].mean().reset_index()
-        group = "domain"
-    lab = points.assign(task=points[group].astype(str).str[:1].str.upper() + " "
-                        + points["task"].astype(str))
-    figures = ((out.save_figure("domains", "plot_pairs", lab),)
-               if {"d_data_mle_pope", "d_data_twonn"} <= set(lab.columns) else ())
-    d, dlo, dhi = diffs["loss_penalty"]
-    return Finding(key, title, claim, reading, value=float(d),
-                   value_label=f"{at} loss penalty, {hi_dom} − {lo_dom}",
-                   interval=(float(dlo), float(dhi)), shown=k_ok and p_ok, figures=figures,
-                   tables=tables,
-                   criterion="the K_F difference between the domains with the highest and "
-                             "the lowest mean K_F has a 95% interval above 0, and so has "
-                             "their FGSM loss penalty difference", details=details)
 
 
 def finding_domains(out: Workspace, s: DemoSettings) -> Finding:
