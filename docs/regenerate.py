@@ -259,13 +259,13 @@ def interval_text(value: float | None, lo: float | None, hi: float | None) -> st
 
 
 def verdict_text(f: dict) -> str:
-    """The finding's verdict as a plain sentence."""
+    """The verdict of the finding a paper number belongs to, as a plain sentence."""
     if f["shown"] is True:
-        return "shown"
+        return f"{f['title']}: shown"
     if f["shown"] is False:
         crit = f.get("criterion") or "its criterion"
-        return f"does not appear here (needed: {crit})"
-    return f["reading"]
+        return f"{f['title']}: does not appear here (needed: {crit})"
+    return f"{f['title']}: {f['reading']}"
 
 
 def paper_rows(report: dict) -> list[str]:
@@ -326,11 +326,12 @@ def pretrained_rows(examples: dict | None) -> list[str]:
 
 
 def real_table(report: dict, examples: dict | None) -> list[str]:
-    return ["| claim | paper | idscope (95 % interval) | data | verdict |",
+    return ["| claim | paper | idscope (95 % interval) | data | verdict of its finding |",
             "|---|---|---|---|---|", *paper_rows(report), *pretrained_rows(examples)]
 
 
-def real_md(report: dict, meta: dict, run: dict, examples: dict | None, when: str) -> str:
+def real_md(report: dict, meta: dict, run: dict, examples: dict | None, when: str,
+            figures: set[str]) -> str:
     s = meta["settings"]
     mode = "quick" if s.get("quick") else "full"
     timings = ", ".join(f"{k} {v:g}" for k, v in run["timings"].items())
@@ -387,7 +388,7 @@ def real_md(report: dict, meta: dict, run: dict, examples: dict | None, when: st
         ("demo_real_robustness.png", "FGSM loss penalty and accuracy drop against K_F, one "
                                      "point per task of both datasets:"),
         ("demo_real_profile.png", "ID across depth of the MNIST CNN, trained vs untrained, "
-                                  "with PCA-ID:"))]
+                                  "with PCA-ID:")) if n in figures]
     lines += ["", "## Plots", ""]
     for name, text in figs:
         lines += [text, "", f"![{name}]({name})", ""]
@@ -421,10 +422,12 @@ def regenerate_real(args: argparse.Namespace, when: str) -> int:
                 else None)
     docs = Path(args.docs_dir)
     docs.mkdir(parents=True, exist_ok=True)
+    figures = set()
     for name, src in REAL_FIGURES.items():
         if (out / "figures" / src).is_file():
             shutil.copyfile(out / "figures" / src, docs / name)
-    (docs / "demo-real.md").write_text(real_md(report, meta, run, examples, when),
+            figures.add(name)
+    (docs / "demo-real.md").write_text(real_md(report, meta, run, examples, when, figures),
                                        encoding="utf-8")
     readme = Path(args.readme)
     readme.write_text(replace_block(readme.read_text(encoding="utf-8"),

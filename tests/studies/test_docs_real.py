@@ -59,9 +59,9 @@ def test_real_table_from_a_recorded_run(tmp_path):
     rows = [line for line in block.splitlines() if line.startswith("| ")]
     # the header, one row per paper number, then the pretrained networks' rows
     assert rows[1].startswith("| Pearson r, FGSM loss penalty") and "| 0.70 |" in rows[1]
-    assert "0.81 [0.6, 0.9]" in rows[1] and rows[1].endswith("| shown |")
+    assert "0.81 [0.6, 0.9]" in rows[1] and rows[1].endswith("| Robustness vs K_F: shown |")
     assert rows[2].startswith("| K_F, sharper domain minus the other")
-    assert "does not appear here (needed: the K_F difference" in rows[2]
+    assert "Two data domains: does not appear here (needed: the K_F difference" in rows[2]
     assert any("EfficientNet-Lite0" in r for r in rows) and any("MiniLM" in r for r in rows)
     page = (docs / "demo-real.md").read_text(encoding="utf-8")
     assert "| 3.25 → 4.5 |" in page and "pairs 60, sweep 500" in page
