@@ -155,7 +155,7 @@ def test_demo_data_real_routes_both_studies(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
 
 
-def test_konz_on_two_sources_resumes_without_recomputing(tmp_path):
+def test_konz_on_two_sources_resumes_without_recomputing(tmp_path, capsys):
     from idscope.studies.demo import read_meta, run_studies
 
     a = write_source(tmp_path / "a.npz", 0)
@@ -164,7 +164,10 @@ def test_konz_on_two_sources_resumes_without_recomputing(tmp_path):
                 pairs=((0, 1), (1, 2)), sizes=(22, 26), sweep_test_size=4, sweep_epochs=1,
                 synthetic=(), eps=(2 / 255,), methods=("fgsm",), workers=1, n_bootstrap=50)
     out = tmp_path / "out"
-    run_studies(out, s, [KONZ], progress=False)
+    run_studies(out, s, [KONZ], progress=None)  # no terminal: progress as lines
+    err = capsys.readouterr().err
+    assert "demo: d_data and K_F of all class pairs of" in err
+    assert "sweep idscope-demo: 8/8 runs" in err  # a line per training run, never silent
     first = read_meta(out)
     assert set(first["timings"]) == {"pairs", "sweep"}
     sweep = pd.read_csv(out / "tables" / "sweep_results.csv")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import InputError
+from .._runtime import StepLines
 from .base import (
     Experiment,
     Finding,
@@ -169,8 +170,11 @@ def run_sweep_experiment(run: Run) -> None:
     config = parse_config(sweep_config(s), name="idscope-demo", where="<demo>")
     keys = set(make_plan(config).keys)
     run.step(f"sweep: {len(keys)} training runs (binary tasks)")
+    # without a terminal the demo prints a line per step; the sweep then prints one per run
+    # (progress=None), so that a long sweep is never silent in a log
+    lines = isinstance(run.bar, StepLines)
     res = run_sweep(config, run.out.root / "sweep", executor="local", workers=s.workers,
-                    progress=run.progress)
+                    progress=None if lines else run.progress)
     df = res.table()
     df = df[df["key"].isin(keys)].reset_index(drop=True)
     # the per-epoch history is in the sweep's run files; keep the table flat
