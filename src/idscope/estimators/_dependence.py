@@ -47,23 +47,23 @@ def design_effect(values: np.ndarray, indices: np.ndarray | None, m: int) -> flo
     n = e.size
     nbr = np.asarray(indices)[:, :m].astype(np.int64, copy=False)
     m = nbr.shape[1]
-    rows = np.repeat(np.arange(n, dtype=np.int64), m)
-    cols = nbr.ravel()
-    rank = np.tile(np.arange(1, m + 1), n)
-    ok = (cols >= 0) & (cols < n) & (cols != rows)
-    a, b = np.minimum(rows[ok], cols[ok]), np.maximum(rows[ok], cols[ok])
-    key, rank = a * n + b, rank[ok]
-    # each unordered pair once, at its smaller rank: sort by (pair, rank) and keep the first
-    if n * n * (m + 1) < 2**62:
-        # one int64 sort of pair·(m + 1) + rank: the order of the lexsort, several times faster
-        both = np.sort(key * (m + 1) + rank)
-        key = both // (m + 1)
-        rank = both - key * (m + 1)
+    rows = np.arange(n, dtype=np.int64)[:, None]
+    ok = (nbr >= 0) & (nbr < n) & (nbr != rows)
+    lo, hi = np.minimum(rows, nbr)[ok], np.maximum(rows, nbr)[ok]
+    rank = np.broadcast_to(np.arange(1, m + 1, dtype=np.int64), nbr.shape)[ok]
+    # each unordered pair once, at its smaller rank: sort by (pair, rank), keep the first
+    sn, sr = max(1, (n - 1).bit_length()), m.bit_length()
+    if 2 * sn + sr <= 62:
+        # one int64 sort of the packed bits (lo, hi, rank): the lexsort's order, much faster
+        packed = np.sort((lo << (sn + sr)) | (hi << sr) | rank)
+        pair = packed >> sr
+        packed = packed[np.r_[True, pair[1:] != pair[:-1]]]
+        lo, hi = packed >> (sn + sr), (packed >> sr) & ((1 << sn) - 1)
+        rank = packed & ((1 << sr) - 1)
     else:
-        order = np.lexsort((rank, key))
-        key, rank = key[order], rank[order]
-    first = np.r_[True, key[1:] != key[:-1]]
-    key, rank = key[first], rank[first]
-    a = key // n
-    cross = 2.0 * float(((1.0 - rank / (m + 1)) * e[a] * e[key - a * n]).sum())
+        order = np.lexsort((rank, hi, lo))
+        lo, hi, rank = lo[order], hi[order], rank[order]
+        first = np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])]
+        lo, hi, rank = lo[first], hi[first], rank[first]
+    cross = 2.0 * float(((1.0 - rank / (m + 1)) * e[lo] * e[hi]).sum())
     return max(1.0, 1.0 + cross / ee)
