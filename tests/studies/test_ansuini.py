@@ -156,6 +156,18 @@ def test_trained_vs_untrained_carries_input_and_last_hidden_beside_the_paper(tmp
             + profile_rows("untrained", [13, 13.2, 12.9, 13.1, 13], pca=pca))
     f = finding_trained_vs_untrained(workspace(tmp_path, rows), DemoSettings())
     assert f.shown is True
+    # the output (width 10 = classes) is reported, not judged: far below the input here
+    low_out = [r for r in rows if not (r["model"] == "untrained" and r["layer"] == "output")]
+    low_out.append(dict(rows[-1], twonn_full=8.0, twonn_ci_low=7.4, twonn_ci_high=8.6))
+    g = finding_trained_vs_untrained(workspace(tmp_path / "b", low_out), DemoSettings())
+    assert g.shown is True and "reported only" in g.reading
+    out_row = [d for d in g.details if d["label"] == "untrained: ID(output) / ID(input)"][0]
+    assert out_row["shown"] is None and out_row["value"] == pytest.approx(8 / 13)
+    # a hidden layer as far from the input is judged: not flat
+    low_hidden = [dict(r, twonn_full=8.0) if (r["model"], r["layer"]) == ("untrained", "hidden")
+                  else r for r in rows]
+    assert finding_trained_vs_untrained(workspace(tmp_path / "c", low_hidden),
+                                        DemoSettings()).shown is False
     paper = paper_rows(f)
     assert (paper["input_id"]["paper"], paper["input_id"]["value"]) == (13.2, 13)
     assert (paper["last_hidden_id"]["paper"], paper["last_hidden_id"]["value"]) == (7.8, 7)
