@@ -65,8 +65,10 @@ $(VENV)/.installed-real: pyproject.toml $(VENV)/.installed-demo
 # Debian's Fashion-MNIST when it is missing and apt-get can install it (root or sudo without
 # a password); otherwise a message, and the demo stops with the loader's one-line error
 fashion-mnist:
-	@if [ -d "$(FASHION_MNIST)" ] || [ -n "$$IDSCOPE_DATA" ]; then \
-	    echo "Fashion-MNIST: $(FASHION_MNIST) or \$$IDSCOPE_DATA"; \
+	@if [ -d "$(FASHION_MNIST)" ]; then \
+	    echo "Fashion-MNIST: $(FASHION_MNIST)"; \
+	elif [ -n "$$IDSCOPE_DATA" ]; then \
+	    echo "Fashion-MNIST: looked up in \$$IDSCOPE_DATA ($$IDSCOPE_DATA)"; \
 	elif ! command -v apt-get >/dev/null 2>&1; then \
 	    echo "Fashion-MNIST missing and no apt-get: put its IDX files in \$$IDSCOPE_DATA"; \
 	elif [ "$$(id -u)" = 0 ]; then \
