@@ -273,12 +273,15 @@ def paper_rows(report: dict) -> list[str]:
     from idscope.studies.paper import paper_vs_ours
 
     by = by_key(report)
-    rows = []
+    rows, previous = [], None
     for r in paper_vs_ours(report["findings"]):
         f = by[r["finding"]]
+        # the verdict in full on a finding's first row; its further rows point up to it
+        verdict = verdict_text(f) if r["finding"] != previous else f"{f['title']}: as above"
+        previous = r["finding"]
         rows.append(f"| {cell(r['claim'])} | {cell(r['paper'])} | "
                     f"{interval_text(r['ours'], r['ci_low'], r['ci_high'])} | "
-                    f"{cell(r['data'])} | {cell(verdict_text(f))} |")
+                    f"{cell(r['data'])} | {cell(verdict)} |")
     return rows
 
 
