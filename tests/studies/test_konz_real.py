@@ -1,6 +1,6 @@
 """The Konz study on several sources (``--data real``: MNIST and Fashion-MNIST): the real-data
 presets, the pairs table of each source on data the test writes, the cross-domain verdict on
-constructed tables, the routing of ``idscope demo --data real`` and resume on a tiny case."""
+constructed tables, and resume on a tiny case (the CLI's routing: tests/cli/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from idscope.studies.base import Finding, Run, Workspace
+from idscope.studies.base import Run, Workspace
 from idscope.studies.konz import (
     KONZ,
     judge_domains,
@@ -125,34 +125,6 @@ def test_domains_not_shown_says_so(tmp_path):
     one = domain_table(0.4, 0.05)
     f = judge_domains(Workspace(tmp_path), one[one["domain"] == "sharp"], table="t.csv")
     assert f.shown is None and "one data domain" in f.reading
-
-
-def test_demo_data_real_routes_both_studies(tmp_path, monkeypatch, capsys):
-    import idscope.report.pages as pages
-    from idscope.cli.main import main
-
-    seen = {}
-
-    from idscope.studies.demo import DEMO
-
-    def fake_run_studies(out_dir, settings, studies=DEMO, **kw):
-        seen.update(settings=settings, studies=[st.key for st in studies], resume=kw["resume"])
-        return type("R", (), {"findings": (Finding("k", "t", "c", "r", value=1.0,
-                                                   shown=True),)})()
-
-    monkeypatch.setattr(pages, "run_studies", fake_run_studies)
-    assert main(["demo", "--data", "real", "--out", str(tmp_path), "--resume",
-                 "--no-progress"]) == 0
-    s = seen["settings"]
-    assert s.data == "mnist" and s.konz_sources == REAL_SOURCES and seen["resume"] is True
-    assert seen["studies"] == ["ansuini", "konz"]
-    assert main(["study", "konz", "--data", "fashion-mnist", "--out", str(tmp_path),
-                 "--no-progress"]) == 0
-    assert seen["studies"] == ["konz"] and seen["settings"].data == "fashion-mnist"
-    assert seen["settings"].pairs_per_class == KONZ_REAL["full"]["pairs_per_class"]
-    assert main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
-    assert seen["settings"].data == DEMO_DATA  # the default stays the bundled digits
-    capsys.readouterr()
 
 
 def test_konz_on_two_sources_resumes_without_recomputing(tmp_path, capsys):
