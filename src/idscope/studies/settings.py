@@ -54,10 +54,9 @@ ANSUINI_REAL: dict[str, dict[str, Any]] = {
     # cores (single-threaded training; lr stays shared with the Konz sweep)
     "full": {"n_test": 1000, "epochs": 8, "shuffled_epochs": 50,
              "n_resamples": 50, "gradient_strength": 300.0, "gradient_epochs": 10,
-             "arch_epochs": 5,
-             "architectures": (FULL_ARCHITECTURES[0], FULL_ARCHITECTURES[1],
-                               FULL_ARCHITECTURES[2], FULL_ARCHITECTURES[3],
-                               FULL_ARCHITECTURES[5], FULL_ARCHITECTURES[7])},
+             # the paper compares trained networks: 8 epochs each; the small ResNet is left
+             # out (76 % test accuracy after 5 epochs in a trial run, and the slowest)
+             "arch_epochs": 8, "architectures": FULL_ARCHITECTURES[:6]},
     "quick": {"n_test": 1000, "epochs": 2, "shuffled_epochs": 10,
               "n_resamples": 10, "gradient_strength": 300.0, "gradient_epochs": 2,
               "arch_epochs": 2, "architectures": FULL_ARCHITECTURES[:4]},
