@@ -124,8 +124,10 @@ def test_shuffled_labels_verdict_and_the_papers_numbers(tmp_path, shuffled_id, s
     assert table[0]["ours"] == shuffled_id and table[0]["ci_low"] < shuffled_id
     # a plain sentence exactly where the effect does not appear
     assert all(bool(r["sentence"]) is (not shown) for r in table)
-    if not shown:
-        assert table[0]["sentence"].startswith("Not shown here")
+    if not shown:  # the finding's own criterion, with the number that missed it
+        assert table[0]["sentence"] == (
+            "Does not appear here: ID shuffled − ID true labels = -0.5 [-1.33, 0.332] "
+            "(needed: the 95% interval of the difference lies above 0).")
 
 
 @pytest.mark.parametrize(("peak", "gradient_input", "shown"),
@@ -147,6 +149,15 @@ def test_hunchback_verdict(tmp_path, peak, gradient_input, shown):
     assert row["paper"] == 3.0 and row["value"] == gradient_input
     assert "U(0, 300)" in row["data"]
     assert "as large" in f.reading  # 300 is the paper's largest offset
+    sentence = paper_vs_ours([f])[0]["sentence"]
+    if shown:
+        assert sentence == ""
+    elif gradient_input == 13.0:  # names the sub-measurement that missed: no collapse
+        assert sentence.startswith("Does not appear here: input ID with offsets / clean "
+                                   "input ID = 1 [")
+        assert "(needed: interval below 1 (the input ID collapses))" in sentence
+    else:
+        assert "trained: peak hidden ID (features.2) − input ID = 0.5" in sentence
 
 
 def test_trained_vs_untrained_carries_input_and_last_hidden_beside_the_paper(tmp_path):

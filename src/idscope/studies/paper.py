@@ -77,22 +77,43 @@ def _finding(f: Finding | Mapping[str, Any]) -> Finding:
     return f if isinstance(f, Finding) else Finding.from_dict(dict(f))
 
 
+def _num(x: Any) -> str:
+    return "nan" if x is None or not math.isfinite(float(x)) else f"{float(x):.3g}"
+
+
+def _not_shown(f: Finding) -> str:
+    """Empty when the finding's effect appears; else one plain sentence: which of its
+    judged measurements missed its criterion (or the finding's own criterion)."""
+    if f.shown is True:
+        return ""
+    if f.shown is None:
+        return f"Not testable here: {f.reading}"
+    failed = [d for d in f.details if d.get("shown") is False]
+    if failed:
+        parts = []
+        for d in failed:
+            ci = ("" if d.get("ci_low") is None or d.get("ci_high") is None else
+                  f" [{_num(d['ci_low'])}, {_num(d['ci_high'])}]")
+            parts.append(f"{d['label']} = {_num(d.get('value'))}{ci} (needed: "
+                         f"{d.get('criterion') or 'its criterion'})")
+        return f"Does not appear here: {'; '.join(parts)}."
+    ci = "" if f.interval is None else f" [{_num(f.interval[0])}, {_num(f.interval[1])}]"
+    return (f"Does not appear here: {f.value_label} = {_num(f.value)}{ci} (needed: "
+            f"{f.criterion or 'its criterion'}).")
+
+
 def paper_vs_ours(findings: Iterable[Finding | Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One row per paper number attached to ``findings`` (:class:`Finding` objects or the
     dicts of a ``report.json``): ``finding``, ``claim`` (the quantity), ``paper`` (as the
     paper states it), ``paper_value``, ``paper_data``, ``ours``, ``ci_low``, ``ci_high``,
     ``data``, ``shown`` (the finding's verdict) and ``sentence`` — empty where the effect
-    appears, else the plain statement that it does not (the finding's reading)."""
+    appears, else one plain sentence naming the measurements that missed their criterion."""
     rows = []
     for f in map(_finding, findings):
         for d in f.details:
             if "paper_key" not in d:
                 continue
-            sentence = ""
-            if f.shown is False:
-                sentence = f"Not shown here ({f.title.lower()}): {f.reading}"
-            elif f.shown is None:
-                sentence = f"Not testable here: {f.reading}"
+            sentence = _not_shown(f)
             ours = d.get("value")
             rows.append({"finding": f.key, "claim": d["label"].split(" (paper:")[0],
                          "paper": d.get("paper_text", ""), "paper_value": d.get("paper"),
