@@ -313,10 +313,22 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     # Centre both sets on the same mean (the reference's when there is one) so that
     # differences are unchanged.
     mean = ref.mean(stream_block)
-    nq = _norms(src, mean, stream_block)
-    nr = nq if symmetric else _norms(ref, mean, stream_block)
-    nq32, nr32 = nq.float(), nr.float()
     dev = src.device
+    if symmetric:
+        # the norms of each block are taken when the block is first centred for a tile
+        # (every block is, in the first row of tiles): no separate pass over the data
+        nq = torch.empty(src.n, dtype=torch.float64, device=dev)
+        nq32 = torch.empty(src.n, dtype=torch.float32, device=dev)
+        nr, nr32 = nq, nq32
+    else:
+        nq = _norms(src, mean, stream_block)
+        nr = _norms(ref, mean, stream_block)
+        nq32, nr32 = nq.float(), nr.float()
+
+    def first_norms(C: torch.Tensor, a: int) -> None:
+        nq32[a : a + C.shape[0]] = torch.linalg.vecdot(C, C)
+        nq[a : a + C.shape[0]] = nq32[a : a + C.shape[0]]
+
     on_cpu = dev.type == "cpu"
     if on_cpu:
         best = BestLists(src.n, kk)
@@ -333,8 +345,12 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     with _progress(total, progress, "neighbours") as bar:
         for bi, (a, b) in enumerate(qblocks):
             Ci = src.centred_rows(a, b, mean, out=buf_i)
+            if symmetric and bi == 0:
+                first_norms(Ci, a)
             for c, e in rblocks[bi:] if symmetric else rblocks:
                 Cj = Ci if (symmetric and c == a) else ref.centred_rows(c, e, mean, out=buf_j)
+                if symmetric and bi == 0 and c != a:
+                    first_norms(Cj, c)
                 # |x|² + |y|² − 2 x·y: the bias written into the reused tile, then one GEMM
                 # call adds to it (beta = 1)
                 d2 = buf_d2[: (b - a) * (e - c)].view(b - a, e - c)
