@@ -1,7 +1,8 @@
 """Benchmark: every exact neighbour path of idscope against scikit-learn, the peers and GEMM.
 
 Grid (issue #14): N ∈ {10⁴, 10⁵, 10⁶ (D ≤ 20 only)} × D ∈ {2, 3, 5, 8, 12, 20, 50, 128, 784,
-4096} of points uniform in the unit cube (float64 for D ≤ 50, float32 above, like network
+4096} of points uniform in the unit cube (``--data gaussian`` / ``cosine``: Gaussian points, or a
+smooth 5-manifold embedded by cosines; float64 for D ≤ 50, float32 above, like network
 activations), plus the issue's two TwoNN cases (30 000 × 3 and 20 000 × 8) and MNIST's size
 (70 000 × 784). Methods, each timed in its own process after a warm-up on tiny data:
 
@@ -67,17 +68,35 @@ def methods_for(n: int, d: int) -> list[str]:
     return out
 
 
-def data_file(data_dir: Path, n: int, d: int) -> Path:
-    """Uniform points in the unit cube, seeded by (N, D); written once."""
-    path = data_dir / f"uniform_{n}x{d}.npy"
+DATA = {
+    "uniform": "uniform points in the unit cube",
+    "gaussian": "standard Gaussian points",
+    "cosine": "a smooth 5-manifold embedded by cosines, x_j = cos(w_j·z + b_j), z uniform in "
+              "[0, 1]⁵, w_j ~ N(0, 4·I₅), b_j uniform in [0, 2π)",
+}
+
+
+def _points(kind: str, n: int, d: int, a: int, rows: int) -> np.ndarray:
+    rng = np.random.default_rng([n, d, a])
+    if kind == "uniform":
+        return rng.random((rows, d))
+    if kind == "gaussian":
+        return rng.standard_normal((rows, d))
+    emb = np.random.default_rng([n, d, 5])  # the same embedding for every block
+    w, b = 2.0 * emb.standard_normal((5, d)), emb.uniform(0, 2 * np.pi, d)
+    return np.cos(rng.random((rows, 5)) @ w + b)
+
+
+def data_file(data_dir: Path, n: int, d: int, kind: str = "uniform") -> Path:
+    """Points of ``kind`` (:data:`DATA`), seeded by (N, D); written once."""
+    path = data_dir / f"{kind}_{n}x{d}.npy"
     if not path.exists():
         dtype = np.float64 if d <= 50 else np.float32
         out = np.lib.format.open_memmap(path.with_suffix(".part"), mode="w+", dtype=dtype,
                                         shape=(n, d))
         rows = max(1, (64 << 20) // (8 * d))
         for a in range(0, n, rows):
-            rng = np.random.default_rng([n, d, a])
-            out[a : a + rows] = rng.random((min(rows, n - a), d))
+            out[a : a + rows] = _points(kind, n, d, a, min(rows, n - a))
         out.flush()
         del out
         os.replace(path.with_suffix(".part"), path)
@@ -268,9 +287,14 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
     return "\n".join(lines), checks
 
 
-def write(results: list[dict], command: str, limit: float) -> None:
+def results_file(kind: str, ext: str) -> Path:
+    """``neighbors.csv`` / ``.md`` for uniform data, ``neighbors-KIND.*`` for the others."""
+    return RESULTS / (f"neighbors.{ext}" if kind == "uniform" else f"neighbors-{kind}.{ext}")
+
+
+def write(results: list[dict], command: str, limit: float, kind: str = "uniform") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "neighbors.csv", "w", newline="") as f:
+    with open(results_file(kind, "csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         for r in results:
@@ -282,13 +306,13 @@ def write(results: list[dict], command: str, limit: float) -> None:
     text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\nCommand: `{command}`"
             f"\n\nSeconds after a warm-up: the fastest of `--repeats` interleaved rounds for "
             f"idscope, scikit-learn and the GEMMs (one worker process per cell), one run for "
-            f"each peer; uniform points in the unit cube; `> N s`: killed at the per-cell "
+            f"each peer; {DATA[kind]}; `> N s`: killed at the per-cell "
             f"limit (after being killed at a smaller cell, the larger ones are not run); "
             f"`n/a`: not run (a GEMM whose N × N result needs more than half the memory) "
             f"or failed. Machine: {os.cpu_count()} CPU core(s) shared with other jobs.{load}\n\n"
             f"{table}\n\n## Targets\n\n"
             + "\n".join(f"- {c}" for c in checks) + "\n")
-    (RESULTS / "neighbors.md").write_text(text)
+    results_file(kind, "md").write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,6 +329,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="rewrite neighbors.md from neighbors.csv, recording COMMAND")
     p.add_argument("--keep", action="store_true",
                    help="keep the other cells' rows of benchmarks/results/neighbors.csv")
+    p.add_argument("--data", choices=sorted(DATA), default="uniform",
+                   help="the points (results of other data than uniform go to "
+                        "neighbors-DATA.csv/.md)")
     p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "idscope-neighbors"),
                    help="where the data files are written once (default: a temporary folder)")
     args = p.parse_args(argv)
@@ -312,10 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         worker(*args.worker)
         return 0
     if args.table_only:
-        with open(RESULTS / "neighbors.csv", newline="") as f:
+        with open(results_file(args.data, "csv"), newline="") as f:
             rows = [dict(r, seconds=float(r["seconds"]) if r["seconds"] else "")
                     for r in csv.DictReader(f)]
-        write(rows, args.table_only, args.limit)
+        write(rows, args.table_only, args.limit, args.data)
         return 0
     cells = grid() if args.cells is None else [tuple(map(int, c.lower().split("x")))
                                                for c in args.cells]
@@ -323,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     # rows of other cells from an earlier run stay in the table
     results = []
-    if args.keep and (RESULTS / "neighbors.csv").exists():
-        with open(RESULTS / "neighbors.csv", newline="") as f:
+    if args.keep and results_file(args.data, "csv").exists():
+        with open(results_file(args.data, "csv"), newline="") as f:
             for r in csv.DictReader(f):
                 if (int(r["N"]), int(r["D"])) not in cells:
                     r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
@@ -339,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
                             for m in methods if m.startswith("gemm")})
         ours = [m for m in methods if m not in PEERS and m not in skipped]
         if any(m not in skipped for m in methods):
-            path = data_file(data_dir, n, d)
+            path = data_file(data_dir, n, d, args.data)
         got = measure_ours(ours, path, args.limit, args.repeats) if ours else {}
         got.update(skipped)
         for m in methods:
@@ -349,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             print(f"{n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
             write(results, "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:]),
-                  args.limit)
+                  args.limit, args.data)
     return 0
 
 
