@@ -9,6 +9,8 @@ activations), plus the issue's two TwoNN cases (30 000 × 3 and 20 000 × 8) and
 - ``idscope_twonn`` / ``idscope_mle``: ``idscope.twonn(X)`` / ``idscope.mle(X, k=20)`` (the
   dispatch picks the path);
 - ``tree_k2`` / ``brute_k2``: ``idscope.kneighbors(X, 2, algorithm=...)``, each exact path;
+- ``ckdtree_k2`` (D ≤ 20): SciPy's raw ``cKDTree(X).query(X, k=3, workers=-1)``, the floor
+  of the exact tree path (which adds the float64 verification and the ties);
 - ``sklearn_twonn``: scikit-learn's ``NearestNeighbors(n_neighbors=2)`` search (what
   scikit-dimension and DADApy call) plus idscope's TwoNN arithmetic on its result;
 - ``skdim_twonn``, ``skdim_mle``, ``dadapy_twonn``: the peers (``benchmarks/peers``; DADApy
@@ -49,7 +51,7 @@ MLE_K = 20
 NS = (10_000, 100_000, 1_000_000)
 DS = (2, 3, 5, 8, 12, 20, 50, 128, 784, 4096)
 EXTRA = ((30_000, 3), (20_000, 8), (70_000, 784))
-OURS = ("idscope_twonn", "idscope_mle", "tree_k2", "brute_k2")
+OURS = ("idscope_twonn", "idscope_mle", "tree_k2", "ckdtree_k2", "brute_k2")
 PEERS = ("skdim_twonn", "skdim_mle", "dadapy_twonn")
 COLUMNS = ["N", "D", "method", "seconds", "status", "dimension", "load"]
 
@@ -63,6 +65,7 @@ def methods_for(n: int, d: int) -> list[str]:
     out = list(OURS) + ["sklearn_twonn"] + list(PEERS)
     if d > 20:
         out.remove("tree_k2")
+        out.remove("ckdtree_k2")
     if d >= 128:
         out += ["gemm_numpy", "gemm_torch"]
     return out
@@ -115,6 +118,11 @@ def _run_ours(method: str, X: np.ndarray) -> float:
         return idscope.mle(X, k=MLE_K).dimension
     if method in ("tree_k2", "brute_k2"):
         idscope.kneighbors(X, 2, algorithm=method[:-3])
+        return float("nan")
+    if method == "ckdtree_k2":
+        from scipy.spatial import cKDTree
+
+        cKDTree(X, balanced_tree=False).query(X, k=3, workers=-1)
         return float("nan")
     if method == "sklearn_twonn":
         from sklearn.neighbors import NearestNeighbors
