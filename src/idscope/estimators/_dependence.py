@@ -11,12 +11,18 @@ estimated on the neighbour graph (docs/science.md §3), a Conley-type spatial HA
 
 where i ~ j when one is among the other's first m neighbours, w_ij = 1 − r/(m + 1) with r
 the pair's smaller rank (a Bartlett taper), and m = 3 × the neighbours the estimator reads
-(6 for TwoNN, 3k for MLE, 3·n2 for GRIDE). Why these choices, measured on the torus (§3):
+for TwoNN (6) and GRIDE (3·n2), 4k for MLE. Why these choices, measured on the torus (§3):
 the covariance of two points' values is large and positive for near ranks and turns
-negative further out (for MLE from rank ≈ 10), and a pair is often near in one direction
+negative further out (for MLE from rank ≈ k/2), and a pair is often near in one direction
 only (j is i's first neighbour, i is j's 30th), so a one-sided or untapered truncation at
-the estimator's own k is biased in a d-dependent way; the tapered two-sided sum to 3k
-reproduced the simulated variance at d = 2 and 5. The design effect deff =
+the estimator's own k is biased in a d-dependent way. MLE's covariance is signed over the
+whole zone where two k-neighbourhoods overlap (centres within 2·r_k: about 2^d·k ranks):
+positive, negative, positive again, summing to its total by rank ≈ 4k at d = 2. A taper to
+4k spans that zone at d = 2 and its signed near part above: on 300–1 000 torus draws per
+cell (``benchmarks/uncertainty.py --ranges``) 3k over-stated the simulated deff by 20–27 %
+at d = 5 (the taper stops inside the negative part), 4k by 9–16 % (still conservative),
+while at d = 2 every range from 3k to 6k gives the same value. TwoNN's covariance sits
+almost entirely in mutual first neighbours, which 6 covers. The design effect deff =
 Var(Σ h_i)/Σ e_i² is floored at 1 (never narrower than the independent-points interval);
 the effective number of points is N/deff.
 """
@@ -26,7 +32,8 @@ from __future__ import annotations
 import numpy as np
 
 INTERVALS = ("graph", "independent")
-GRAPH_FACTOR = 3  # the graph reaches 3 × the neighbours an estimator reads (see above)
+GRAPH_FACTOR = 3  # TwoNN's and GRIDE's graph: 3 × the neighbours they read (see above)
+MLE_GRAPH_FACTOR = 4  # MLE's graph: 4k, the zone where k-neighbourhoods overlap at d = 2
 
 
 def design_effect(values: np.ndarray, indices: np.ndarray | None, m: int) -> float:
