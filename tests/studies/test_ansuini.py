@@ -244,3 +244,22 @@ def test_study_end_to_end_on_idx_files(tmp_path):
                                             "shuffled_labels", "hidden_id_vs_error"}
     assert {r["paper_value"] for r in table} == {p.value for p in ANSUINI_MNIST.values()}
     json.dumps(table)  # plain JSON for the README generator
+
+
+def test_hunchback_names_constant_layers_of_a_collapsed_network(tmp_path):
+    # dead ReLUs: the trained network's hidden and output layers map every image to one
+    # point (no ID, NaN in the table); the profile is judged on the measured layers only
+    digits = profile_rows("trained", [13, 40, 30, 8, 5])
+    nan = float("nan")
+    gradient = (profile_rows("trained", [8.4, 12.0, 5.0, nan, nan])
+                + profile_rows("untrained", [8.4, 7.6, 7.0, 6.1, 4.3]))
+    out = workspace(tmp_path, digits, gradient)
+    f = finding_hunchback(out, replace(DemoSettings(data="mnist"), gradient_strength=300.0))
+    assert f.shown is True and f.value == pytest.approx(12.0 - 8.4)
+    assert "then compresses to 5 at the features.5 (the last measured layer: hidden, " \
+           "output of the trained network are constant" in f.reading
+    # nothing measurable after the input: not testable, said plainly
+    gradient = (profile_rows("trained", [8.4, nan, nan, nan, nan])
+                + profile_rows("untrained", [8.4, 7.6, 7.0, 6.1, 4.3]))
+    g = finding_hunchback(workspace(tmp_path / "b", digits, gradient), DemoSettings())
+    assert g.shown is None and "no hidden layer of the trained network" in g.reading

@@ -34,6 +34,7 @@ from .base import (
     Run,
     Study,
     Workspace,
+    as_float,
     detail,
     diff_interval,
     fmt,
@@ -363,6 +364,12 @@ def finding_trained_vs_untrained(out: Workspace, s: DemoSettings) -> Finding:
         details=details)
 
 
+_HUNCHBACK_TITLE = "Luminance offsets: the input ID collapses, the network re-expands it"
+_HUNCHBACK_CLAIM = ("Adding one random brightness offset per image makes MNIST's input ID ≈ 3; "
+                    "the trained network re-expands it in its first layers, then compresses "
+                    "it — the hunchback (Ansuini et al. 2019).")
+
+
 def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
     """(3) Luminance offsets collapse the input ID; the trained network re-expands it."""
     clean = profile_row(out.table("profile_digits"), "trained", "input")
@@ -372,18 +379,28 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
     ratio, rlo, rhi = ratio_interval(g_in["twonn_full"], g_in["twonn_stderr"], clean["twonn_full"],
                                 clean["twonn_stderr"])
     collapsed = bool(rhi < 1)
-    hidden = [ly for ly in layers if ly not in ("input", "output")]
+    # a layer where every sample maps to one point (a collapsed network: dead ReLUs) has no
+    # ID; it is named, and is neither the peak nor the end of the measured profile
+    constant = [ly for ly in layers
+                if not math.isfinite(as_float(profile_row(df, "trained", ly)["twonn_full"]))]
+    measured = [ly for ly in layers if ly not in constant]
+    hidden = [ly for ly in measured if ly not in ("input", "output")]
+    if not hidden:
+        return not_testable("hunchback", _HUNCHBACK_TITLE, _HUNCHBACK_CLAIM,
+                            f"no hidden layer of the trained network has a measurable ID "
+                            f"(constant: {', '.join(constant)})")
     peak_layer = max(hidden, key=lambda ly: profile_row(df, "trained", ly)["twonn_full"])
     pk = profile_row(df, "trained", peak_layer)
     rise, lo, hi = diff_interval(pk["twonn_full"], pk["twonn_stderr"], g_in["twonn_full"],
                             g_in["twonn_stderr"])
     expanded = bool(lo > 0)
-    lastl = layers[-1]
+    lastl = measured[-1]
     la = profile_row(df, "trained", lastl)
     drop, dlo, dhi = diff_interval(la["twonn_full"], la["twonn_stderr"], pk["twonn_full"],
                               pk["twonn_stderr"])
-    falls = bool(dhi < 0)
-    u_peak = max(profile_row(df, "untrained", ly)["twonn_full"] for ly in hidden)
+    falls = bool(dhi < 0)  # False when the peak is the last measured layer (drop 0)
+    u_peak = float(np.nanmax([as_float(profile_row(df, "untrained", ly)["twonn_full"])
+                              for ly in hidden]))
     details = (
         detail("input ID with offsets / clean input ID", ratio, rlo, rhi,
                 criterion="interval below 1 (the input ID collapses)", shown=collapsed),
@@ -426,6 +443,10 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
            f"does not significantly re-expand it (peak {fmt(pk['twonn_full'])} at "
            f"{peak_layer}, change {fmt(rise)}, interval {fmt_interval(lo, hi)})")
         + f", then compresses to {fmt(la['twonn_full'])} at the {lastl}"
+        + (f" (the last measured layer: {', '.join(constant)} of the trained network "
+           f"{'is' if len(constant) == 1 else 'are'} constant on these images, every sample "
+           f"mapped to one point, so {'its' if len(constant) == 1 else 'their'} ID is "
+           f"undefined)" if constant else "")
         + (" — the hunchback." if shown else "; the full hunchback is not shown here.")
         + f" The untrained copy peaks at {fmt(u_peak)}. Ansuini et al. used offsets up to "
           f"{PAPER_OFFSET:g}× the range on MNIST and trained for 3 000 epochs; on a CPU "
@@ -435,10 +456,7 @@ def finding_hunchback(out: Workspace, s: DemoSettings) -> Finding:
         title=f"{s.data} with one random brightness offset per image",
         mark={"clean input ID": float(clean["twonn_full"])})
     return Finding(
-        "hunchback", "Luminance offsets: the input ID collapses, the network re-expands it",
-        "Adding one random brightness offset per image makes MNIST's input ID ≈ 3; the trained "
-        "network re-expands it in its first layers, then compresses it — the hunchback "
-        "(Ansuini et al. 2019).", reading, value=float(rise),
+        "hunchback", _HUNCHBACK_TITLE, _HUNCHBACK_CLAIM, reading, value=float(rise),
         value_label=f"peak hidden ID − input ID ({peak_layer})", interval=(lo, hi),
         shown=shown, figures=(fig,), tables=("tables/profile_gradient.csv",),
         criterion="input ID collapses, a hidden layer rises above the input and the last "
