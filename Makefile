@@ -4,7 +4,8 @@
 #   make docs   -- rerun the full demo and regenerate docs/demo.md and the README's numbers
 #   make demo-real -- install the optional real-data sources, run `idscope demo --data real`
 #                  (resumable: a second run reuses the finished experiments)
-#   make docs-real -- the real demo's table in docs/demo-real.md and the README
+#   make docs-real -- the real demo's table in docs/demo-real.md and the README, from the
+#                  folder make demo-real wrote
 PYTHON ?= python3
 VENV ?= .venv
 # torch is installed from this spec when no torch is importable in the venv. On a machine
@@ -96,8 +97,10 @@ docs: $(VENV)/.installed-demo
 demo-real: $(VENV)/.installed-real fashion-mnist
 	$(BIN)/idscope demo --data real --out $(REAL_OUT) --resume
 
-docs-real: $(VENV)/.installed-real fashion-mnist
-	$(BIN)/python docs/regenerate.py --real --out $(REAL_OUT)
+# from the folder `make demo-real` wrote (its recorded runtime and load averages)
+docs-real: $(VENV)/.installed-demo
+	@[ -f "$(REAL_OUT)/report.json" ] || { echo "no finished real demo in $(REAL_OUT): run make demo-real first"; exit 2; }
+	$(BIN)/python docs/regenerate.py --real --reuse $(REAL_OUT)
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
