@@ -464,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(args.reuse)
             meta = json.loads((out / "demo.json").read_text(encoding="utf-8"))
             run = {"command": meta.get("command") or "idscope demo",
-                   "seconds": float(meta["runtime_seconds"]), "load": "n/a"}
+                   "seconds": float(meta["runtime_seconds"]),
+                   "load": g(meta.get("load_average_start"))}
         else:
             out = Path(args.out) if args.out else Path(tmp) / "demo"
             run = run_demo(out, args.quick)
