@@ -14,6 +14,7 @@ import idscope
 from idscope.studies.ansuini import (
     ANSUINI,
     N_PROFILE,
+    PAPER_OFFSET,
     data_text,
     finding_hidden_id_vs_error,
     finding_hunchback,
@@ -284,3 +285,13 @@ def test_hunchback_needs_a_network_that_learned(tmp_path):
     assert "it did not learn them" in f.reading
     assert "trained network: test accuracy on the offset data = 0.11 [0.0921, 0.131]" in \
         paper_vs_ours([f])[0]["sentence"]
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_real_preset_keeps_the_papers_protocol(quick):
+    # on MNIST the study uses the paper's offsets; the full run its 50 resamples of 90 %
+    s = DemoSettings.preset(data="mnist", quick=quick)
+    assert s.gradient_strength == PAPER_OFFSET and s.n_test < 5000
+    assert quick or s.n_resamples == 50
+    assert len(s.architectures) >= 4  # at least three points for the correlation, plus one
+    assert DemoSettings.preset(data="real", quick=quick).data == "mnist"
