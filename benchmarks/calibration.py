@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     # a fresh cache: the timings include the reference simulations
     os.environ["IDSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="idscope-cal-")
     import idscope
+    from idscope.estimators import graph_neighbors
     from idscope.estimators.calibration import SaturationWarning
 
     rows = []
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         for d in args.dims:
             for shape in args.shapes:
                 X = sample(shape, n, d, np.random.default_rng([n, d, len(shape)]))
-                knn = idscope.kneighbors(X, 60)  # 3k: what the graph interval reads
+                # what the graph intervals read (MLE k = 20: 4k; TwoNN: 6)
+                knn = idscope.kneighbors(X, graph_neighbors("mle", 20))
                 for est, fn in (("TwoNN", idscope.twonn), ("MLE", idscope.mle)):
                     raw = fn(knn)
                     t0 = time.perf_counter()

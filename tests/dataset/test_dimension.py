@@ -36,6 +36,11 @@ def test_matches_the_estimators_and_pope_ratio(rng):
                                rtol=1e-12)
     np.testing.assert_allclose(res.twonn.dimension, idscope.twonn(X).dimension, rtol=1e-12)
     assert res.mle_pope.params["normalization"] == "k-2"
+    # the one search serves the default graph intervals too: the same intervals as the
+    # estimators' own searches (MLE reads 4k = 80 neighbours, TwoNN 6)
+    for ours, ref in ((res.mle_k1, idscope.mle(X, k=20)), (res.twonn, idscope.twonn(X))):
+        np.testing.assert_allclose([ours.ci_low, ours.ci_high], [ref.ci_low, ref.ci_high],
+                                   rtol=1e-12)
     d = res.to_dict()
     assert d["mle_k1"]["dimension"] == res.mle_k1.dimension and d["k"] == 20
 
@@ -47,6 +52,8 @@ def test_duplicates_removed_and_counted(rng):
     ref = idscope.mle(Xd, k=20)
     assert res.n_duplicates == 9 == ref.n_duplicates and res.n_points == 200
     np.testing.assert_allclose(res.mle_k1.dimension, ref.dimension, rtol=1e-12)
+    np.testing.assert_allclose([res.mle_k1.ci_low, res.mle_k1.ci_high],
+                               [ref.ci_low, ref.ci_high], rtol=1e-12)
     np.testing.assert_allclose(res.twonn.dimension, idscope.twonn(Xd).dimension, rtol=1e-12)
     assert res.mle_k1.n_duplicates == res.twonn.n_duplicates == 9
 

@@ -6,7 +6,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .._validation import check_array, check_choice, check_int
-from ..estimators import DUPLICATE_POLICIES, IDResult, mle, search_distinct, twonn
+from ..estimators import (
+    DUPLICATE_POLICIES,
+    IDResult,
+    graph_neighbors,
+    mle,
+    search_distinct,
+    twonn,
+)
 from ..neighbors import kneighbors
 from .sharpness import _flatten
 
@@ -82,11 +89,13 @@ def data_dimension(
     X = check_array(_flatten(X), caller=caller, min_samples=2)
     n = int(X.shape[0])
     k = check_int(k, "k", caller=caller, low=3, high=max(3, n - 1))
-    knn = kneighbors(X, k, device=device, validate=False)
+    # one search serves both estimates and their graph intervals (MLE's reads 4k)
+    k_graph = min(graph_neighbors("mle", k), n - 1)
+    knn = kneighbors(X, k_graph, device=device, validate=False)
     n_removed = 0
     if duplicates == "remove":
         knn, n_removed = search_distinct(X, k, knn=knn, caller=caller, min_points=k + 1,
-                                         device=device)
+                                         graph_k=k_graph, device=device)
     results = [
         mle(knn, k=k, normalization="k-1", duplicates=duplicates),
         mle(knn, k=k, normalization="k-2", duplicates=duplicates),

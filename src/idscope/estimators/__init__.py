@@ -1,5 +1,6 @@
 """Intrinsic-dimension estimators: a functional core wrapped by scikit-learn-style classes."""
 
+from ._dependence import graph_neighbors
 from ._neighbors import DUPLICATE_POLICIES, search_distinct
 from ._result import IDResult
 from .calibration import SaturationWarning
@@ -12,6 +13,7 @@ from .twonn import TwoNN, twonn, twonn_from_ratios
 
 __all__ = [
     "IDResult", "ESTIMATORS", "DUPLICATE_POLICIES", "search_distinct", "SaturationWarning",
+    "graph_neighbors",
     "twonn", "TwoNN", "twonn_from_ratios",
     "mle", "MLE", "mle_from_distances",
     "gride", "GRIDE", "gride_from_ratios",

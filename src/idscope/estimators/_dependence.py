@@ -36,6 +36,15 @@ GRAPH_FACTOR = 3  # TwoNN's and GRIDE's graph: 3 × the neighbours they read (se
 MLE_GRAPH_FACTOR = 4  # MLE's graph: 4k, the zone where k-neighbourhoods overlap at d = 2
 
 
+def graph_neighbors(estimator: str, k: int) -> int:
+    """How many neighbours the default ``interval="graph"`` of ``estimator`` reads: 4k for
+    MLE (k its neighbours), 3·n2 for GRIDE (n2 its larger rank), 6 for TwoNN (k = 2).
+    A precomputed :class:`~idscope.neighbors.KNeighbors` with fewer columns gives a graph
+    of that many (a shorter taper range)."""
+    factor = MLE_GRAPH_FACTOR if estimator == "mle" else GRAPH_FACTOR
+    return factor * int(k)
+
+
 def design_effect(values: np.ndarray, indices: np.ndarray | None, m: int) -> float:
     """deff = 1 + 2·Σ_{pairs i~j} w_ij e_i e_j / Σ e_i², floored at 1 (1.0 without indices).
 
