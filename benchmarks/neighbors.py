@@ -323,6 +323,30 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
     results_file(kind, "md").write_text(text)
 
 
+def profile(n: int, d: int, k: int) -> None:
+    """Where ``kneighbors(X, k)`` spends its time on uniform float32 data of shape (n, d),
+    beside numpy's ``X @ X.T`` (a ``syrk``) in the same process: cProfile's top entries."""
+    import cProfile
+    import pstats
+
+    import idscope
+
+    X = np.random.default_rng([n, d]).random((n, d), dtype=np.float32)
+    idscope.kneighbors(X[:64], min(k, 63))
+    t0 = time.perf_counter()
+    X @ X.T
+    gemm = time.perf_counter() - t0
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    idscope.kneighbors(X, k)
+    prof.disable()
+    knn = time.perf_counter() - t0
+    print(f"{n} x {d}, k = {k}: numpy X @ X.T {gemm:.2f} s, kneighbors {knn:.2f} s "
+          f"({knn / gemm:.2f}x); load average {os.getloadavg()[0]:.1f}")
+    pstats.Stats(prof).sort_stats("tottime").print_stats(12)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--worker", nargs=3, metavar=("METHODS", "FILE", "REPEATS"),
@@ -333,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cells", nargs="*", default=None,
                    help="cells as NxD (default: the whole grid and the extra cases)")
     p.add_argument("--methods", nargs="*", default=None, help="only these methods")
+    p.add_argument("--profile", metavar="NxD",
+                   help="profile kneighbors(X, --k) on uniform float32 data of this shape")
+    p.add_argument("--k", type=int, default=6, help="neighbours for --profile (default 6, "
+                   "what TwoNN's graph interval searches)")
     p.add_argument("--table-only", metavar="COMMAND",
                    help="rewrite neighbors.md from neighbors.csv, recording COMMAND")
     p.add_argument("--keep", action="store_true",
@@ -345,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         worker(*args.worker)
+        return 0
+    if args.profile:
+        profile(*map(int, args.profile.lower().split("x")), args.k)
         return 0
     if args.table_only:
         with open(results_file(args.data, "csv"), newline="") as f:
