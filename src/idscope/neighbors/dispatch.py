@@ -25,12 +25,13 @@ def tree_possible(src: PointSource, ref: PointSource, budget: int) -> bool:
 def tree_max_dim(n: int) -> int:
     """Largest dimension for which the tree wins at this many reference points.
 
-    Measured on uniform points in a cube (the hardest case for a tree: data on a
-    lower-dimensional manifold favour it further), k = 2: at N = 10 000 the tree took
-    0.25 / 1.6 / 11.6 / 47 s at D = 5 / 8 / 12 / 20 against 3.5 / 6.2 / 7.3 / 8.8 s for the
-    float32 products; at N = 2 000, D = 8 both took 0.3 s. The products grow as N², the
-    tree more slowly, so the crossover moves up with N; D <= 8 is kept as the rule until
-    larger cells are measured.
+    Measured by ``benchmarks/neighbors.py`` on uniform points in a cube (the hardest case
+    for a tree: data on a lower-dimensional manifold favour it further), k = 2, README table:
+    at N = 10 000 the tree took 0.04 / 0.12 / 0.22 / 0.50 / 7.7 / 39.9 s at D = 2 / 3 / 5 / 8
+    / 12 / 20 against 2.1 / 5.2 / 2.7 / 2.3 / 4.5 / 6.0 s for the float32 products. At
+    N = 100 000 the products took more than 60 s at every D, the tree 0.5–12 s up to D = 8
+    and more than 60 s at D = 12 and 20: the crossover there lies at D >= 8 but was not
+    resolved within the limit, so D <= 8 stays the rule at every N.
     """
     del n
     return 8
