@@ -138,7 +138,8 @@ def demo_md(report: dict, meta: dict, run: dict, clone: dict | None, when: str) 
         "",
         "## Measured runtime",
         "",
-        f"Measured by `docs/regenerate.py` on {when} on this machine: {machine()}.",
+        f"Measured on {when} on this machine (the run's own record, copied here by "
+        f"`docs/regenerate.py`): {machine()}.",
         "",
         "| command | load average at start | wall time |",
         "|---|---|---|",
@@ -188,7 +189,7 @@ def readme_block(report: dict, run: dict, clone: dict | None, when: str) -> str:
         timing = f"`{run['command']}` took **{run['seconds']:.0f} s** wall time"
     return "\n".join([
         START,
-        f"On {machine()}, {timing} (measured by `python docs/regenerate.py` on {when}, load "
+        f"On {machine()}, {timing} (measured on {when}, load "
         f"average {run['load']} at the start). [docs/demo.md](docs/demo.md) has the whole "
         f"findings table. {shown} of the {n} findings appear on this small data; the page "
         f"says plainly which do not and why.",
