@@ -152,3 +152,8 @@ def test_konz_on_two_sources_resumes_without_recomputing(tmp_path, capsys):
     assert meta["resumed"] is True and meta["timings"] == {}  # nothing ran again
     after = {p.name: p.read_bytes() for p in (out / "tables").glob("*.csv")}
     assert {k: after[k] for k in before} == before
+    # the page names every source the study ran on, not only ``data``
+    from idscope.report.pages import build_report
+
+    page = build_report(out)
+    assert f"{a} and {b}" in page.intro and f"{a} and {b}" in page.title

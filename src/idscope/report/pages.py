@@ -84,10 +84,15 @@ def build_report(out_dir: str | Path) -> Report:
     title = f"idscope demo: intrinsic dimension and label sharpness ({mode})"
     intro = _INTRO
     if s.data != DEMO_DATA or s.model != DemoSettings.model or len(studies) < 2:
+        data = s.data
+        konz = [st for st in studies if st.key == "konz"]
+        if konz and s.konz_sources and tuple(s.konz_sources) != (s.data,):
+            # --data real: Konz & Mazurowski's study runs on several sources
+            data = f"{s.data} ({konz[0].reference}: {' and '.join(s.konz_sources)})"
         title = ("idscope study: " + "; ".join(st.title for st in studies)
-                 + f" ({s.data}, {s.model}, {mode})")
+                 + f" ({data}, {s.model}, {mode})")
         intro = (f"The findings of {' and '.join(st.reference for st in studies)} measured on "
-                 f"{s.data} with the model {s.model}. Each finding states the paper's claim, "
+                 f"{data} with the model {s.model}. Each finding states the paper's claim, "
                  f"the number measured here with its 95% interval, and a verdict decided from "
                  f"that interval by the stated criterion.")
     extra = tuple(f"tables/{t}.csv" for t in ("training_digits", "training_gradient")
