@@ -10,7 +10,7 @@ from scipy.special import betaln
 from .._errors import InputError
 from .._validation import check_choice, check_int
 from ._base import BaseEstimator
-from ._dependence import GRAPH_FACTOR, INTERVALS, design_effect
+from ._dependence import INTERVALS, design_effect, graph_neighbors
 from ._neighbors import neighbor_distances, reference_points
 from ._result import IDResult
 
@@ -152,7 +152,7 @@ def gride(
     check_choice(interval, "interval", INTERVALS, caller=caller)
     nd = neighbor_distances(X, n2, caller=caller, duplicates=duplicates,
                             tie_columns=(n1 - 1, n2 - 1), min_points=max(3, n2 + 1),
-                            graph_k=GRAPH_FACTOR * n2 if interval == "graph" else 0,
+                            graph_k=graph_neighbors("gride", n2) if interval == "graph" else 0,
                             device=device, progress=progress, executor=executor,
                             address=address)
     res = gride_from_distances(nd.distances, n1, n2, n_removed=nd.n_removed,
@@ -182,7 +182,7 @@ def gride_from_distances(
     d, se, lo, hi = gride_from_ratios(mu, n1, n2)
     deff = 1.0
     if indices is not None:
-        deff = design_effect(point_scores(d, mu, n1, n2), indices, GRAPH_FACTOR * n2)
+        deff = design_effect(point_scores(d, mu, n1, n2), indices, graph_neighbors("gride", n2))
         d, se, lo, hi = gride_from_ratios(mu, n1, n2, design_effect=deff)
     return IDResult("gride", d, se, lo, hi, int(mu.size), n_removed,
                     {"n1": n1, "n2": n2, "duplicates": duplicates,

@@ -10,7 +10,7 @@ from scipy import stats
 from .._errors import InputError
 from .._validation import check_choice, check_int
 from ._base import BaseEstimator
-from ._dependence import INTERVALS, MLE_GRAPH_FACTOR, design_effect
+from ._dependence import INTERVALS, design_effect, graph_neighbors
 from ._neighbors import neighbor_distances, reference_points
 from ._result import IDResult, normal_ci
 
@@ -185,7 +185,7 @@ def mle(
         k1 = k2 = check_int(k, "k", caller=caller, low=k_low)
     nd = neighbor_distances(X, k2, caller=caller, duplicates=duplicates, tie_columns=(0, 0),
                             min_points=max(3, k2 + 1),
-                            graph_k=MLE_GRAPH_FACTOR * k2 if interval == "graph" else 0,
+                            graph_k=graph_neighbors("mle", k2) if interval == "graph" else 0,
                             device=device, progress=progress, executor=executor,
                             address=address)
     res = _mle_result(nd.distances, k1, k2, normalization=normalization, aggregate=aggregate,
@@ -222,7 +222,7 @@ def _mle_result(distances: np.ndarray, k1: int, k2: int, *, normalization: str, 
     """The :class:`IDResult`; with neighbour ``indices`` the interval includes the design
     effect of the k2-NN graph, without them it is the independent-points interval."""
     deff = (design_effect(_per_point(distances, k1, k2, aggregate), indices,
-                           MLE_GRAPH_FACTOR * k2)
+                           graph_neighbors("mle", k2))
             if indices is not None else 1.0)
     d, se, lo, hi = _mle_k_range(distances, k1, k2, normalization=normalization,
                                  aggregate=aggregate, design_effect=deff)

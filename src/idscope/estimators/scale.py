@@ -34,7 +34,7 @@ import numpy as np
 
 from .._errors import InputError
 from .._validation import check_array, check_choice, check_int
-from ._dependence import GRAPH_FACTOR, MLE_GRAPH_FACTOR
+from ._dependence import graph_neighbors
 from ._neighbors import neighbor_distances, take_rows
 from ._result import IDResult
 from .gride import gride_from_distances
@@ -395,7 +395,7 @@ def _blocks(X, fn, params, max_blocks, min_points, seed, progress):
 def _mle_k(X, k1, k2, normalization, aggregate, duplicates, device, progress):
     nd = neighbor_distances(X, k2, caller="scale_analysis", duplicates=duplicates,
                             tie_columns=(0, 0), min_points=max(3, k2 + 1),
-                            graph_k=MLE_GRAPH_FACTOR * k2, device=device, progress=progress)
+                            graph_k=graph_neighbors("mle", k2), device=device, progress=progress)
     # each row is the estimator at that k with its default (graph) interval
     jobs = [({"k": k}, [lambda k=k: _mle_result(
         nd.distances, k, k, normalization=normalization, aggregate=aggregate,
@@ -412,7 +412,7 @@ def _gride_doubling(X, range_max, duplicates, device, progress):
         n1 *= 2
     nd = neighbor_distances(X, pairs[-1][1], caller="scale_analysis", duplicates=duplicates,
                             tie_columns=(0, 0), min_points=pairs[-1][1] + 1,
-                            graph_k=GRAPH_FACTOR * pairs[-1][1], device=device,
+                            graph_k=graph_neighbors("gride", pairs[-1][1]), device=device,
                             progress=progress)
     jobs = [({"n1": a, "n2": b}, [lambda a=a, b=b: gride_from_distances(
         nd.distances, a, b, n_removed=nd.n_removed, duplicates=duplicates,

@@ -10,7 +10,7 @@ from scipy import stats
 from .._errors import InputError
 from .._validation import check_choice
 from ._base import BaseEstimator
-from ._dependence import GRAPH_FACTOR, INTERVALS, design_effect
+from ._dependence import INTERVALS, design_effect, graph_neighbors
 from ._neighbors import neighbor_distances, reference_points
 from ._result import IDResult
 
@@ -178,12 +178,12 @@ def twonn(
         raise InputError(f"{caller}: fraction={fraction} must be in (0, 1]")
     graph = interval == "graph"
     nd = neighbor_distances(X, 2, caller=caller, duplicates=duplicates, tie_columns=(0, 1),
-                            min_points=3, graph_k=GRAPH_FACTOR * 2 if graph else 0,
+                            min_points=3, graph_k=graph_neighbors("twonn", 2) if graph else 0,
                             device=device, progress=progress, executor=executor,
                             address=address)
     r = nd.distances
     mu = r[:, 1] / r[:, 0]
-    deff = design_effect(np.log(mu), nd.indices, GRAPH_FACTOR * 2) if graph else 1.0
+    deff = design_effect(np.log(mu), nd.indices, graph_neighbors("twonn", 2)) if graph else 1.0
     d, se, lo, hi = twonn_from_ratios(mu, method=method, fraction=fraction,
                                       n_bootstrap=n_bootstrap, seed=seed, design_effect=deff)
     if method == "mle":
