@@ -44,6 +44,7 @@ from .._validation import check_array, check_choice, check_int
 from .dispatch import ALGORITHMS, choose_algorithm, tree_possible
 from .exact import _blocks, _exact_distances, _exhaustive, _k_smallest
 from .frame import frame_exponent, ldexp, max_abs, unscale_distances
+from .products import TileProducts
 from .source import PointSource
 from .topk import BestLists
 from .tree import tree_search
@@ -332,6 +333,7 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     on_cpu = dev.type == "cpu"
     if on_cpu:
         best = BestLists(src.n, kk)
+        product = TileProducts(d, min(tile, src.n), min(tile, ref.n))
     else:
         best_d = torch.full((src.n, kk), math.inf, dtype=torch.float32, device=dev)
         best_i = torch.zeros((src.n, kk), dtype=torch.long, device=dev)
@@ -355,12 +357,8 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
                 # call adds to it (beta = 1)
                 d2 = buf_d2[: (b - a) * (e - c)].view(b - a, e - c)
                 torch.add(nq32[a:b, None], nr32[None, c:e], out=d2)
-                if on_cpu and symmetric and c == a:
-                    # a diagonal tile: numpy's C @ C.T on one array is BLAS syrk (half the
-                    # multiplications); off the diagonal torch's general product is at
-                    # least as fast as numpy's on the machines measured (README)
-                    Cn = Ci.numpy()
-                    d2.add_(torch.from_numpy(Cn @ Cn.T), alpha=-2.0)
+                if on_cpu:
+                    product(d2, Ci, Cj, symmetric and c == a)
                 else:
                     d2.addmm_(Ci, Cj.T, alpha=-2.0)
                 if symmetric and c == a:
