@@ -32,6 +32,7 @@ square overflows or underflows. ``executor="ray"`` spreads query blocks over Ray
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,7 +345,7 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     buf_i = torch.empty((min(tile, src.n), d), dtype=torch.float32, device=dev)
     buf_j = torch.empty((min(tile, ref.n), d), dtype=torch.float32, device=dev)
     buf_d2 = torch.empty(min(tile, src.n) * min(tile, ref.n), dtype=torch.float32, device=dev)
-    with _progress(total, progress, "neighbours") as bar:
+    with _progress(total, progress, "neighbours") as bar, ThreadPoolExecutor(1) as pool:
         for bi, (a, b) in enumerate(qblocks):
             Ci = src.centred_rows(a, b, mean, out=buf_i)
             if symmetric and bi == 0:
@@ -365,9 +366,14 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
                     d2.fill_diagonal_(math.inf)
                 if on_cpu:
                     tile_np = d2.numpy()
-                    best.update(a, b, tile_np, offset=c, axis=1)
                     if symmetric and c != a:
-                        best.update(c, e, tile_np, offset=a, axis=0)
+                        # the columns update other points' lists than the rows: the two
+                        # selections run side by side (numpy releases the GIL in its loops)
+                        cols = pool.submit(best.update, c, e, tile_np, a, 0)
+                        best.update(a, b, tile_np, offset=c, axis=1)
+                        cols.result()
+                    else:
+                        best.update(a, b, tile_np, offset=c, axis=1)
                 else:
                     _merge(best_d, best_i, slice(a, b), d2, c)
                     if symmetric and c != a:
