@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -91,12 +94,9 @@ def _bootstrap_fits(logmu: np.ndarray, fraction: float, n_bootstrap: int,
     Y = np.concatenate([[0.0], np.cumsum(-np.log1p(-np.arange(1, keep + 1) / n))])
     dx = x - np.append(x[1:], 0.0)
     dx2 = x * x - np.append(x[1:] * x[1:], 0.0)
-    rng = np.random.default_rng(seed)
-    rows = max(1, _BLOCK // n)  # resamples per block, a block staying in cache
-    out = []
-    for start in range(0, n_bootstrap, rows):
-        b = min(rows, n_bootstrap - start)
-        pos = place[rng.integers(0, n, (b, n))]
+    def fits(draws: np.ndarray) -> np.ndarray:
+        b = draws.shape[0]
+        pos = place[draws]
         if b > 1:
             pos += np.arange(0, b * n, n)[:, None]
         upto = np.bincount(pos.ravel(), minlength=b * n).reshape(b, n).cumsum(axis=1)
@@ -105,7 +105,21 @@ def _bootstrap_fits(logmu: np.ndarray, fraction: float, n_bootstrap: int,
         sxy = np.einsum("ij,j->i", Y[upto], dx)
         sxx = np.einsum("ij,j->i", upto, dx2)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.nan))
+            return np.where(sxx > 0, sxy / np.where(sxx > 0, sxx, 1.0), np.nan)
+
+    rng = np.random.default_rng(seed)
+    rows = max(1, _BLOCK // n)  # resamples per block, a block staying in cache
+    # The draws stay in order on this thread; the blocks are fitted on as many threads as
+    # there are cores (numpy releases the GIL in the gathers, sums and einsums).
+    threads = max(1, min(os.cpu_count() or 1, 4))
+    out, pending = [], deque()
+    with ThreadPoolExecutor(threads) as pool:
+        for start in range(0, n_bootstrap, rows):
+            draws = rng.integers(0, n, (min(rows, n_bootstrap - start), n))
+            pending.append(pool.submit(fits, draws))
+            if len(pending) > threads:
+                out.append(pending.popleft().result())
+        out += [job.result() for job in pending]
     return np.concatenate(out)
 
 
