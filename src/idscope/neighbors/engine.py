@@ -9,7 +9,9 @@ square overflows or underflows. ``executor="ray"`` spreads query blocks over Ray
    catastrophically in float32 on uncentred data (post-ReLU activations, raw pixels).
 2. **Search** with float32 matrix products, either
    - over tiles of points (each unordered pair of tiles once), keeping a running
-     top-(k + extra) per point; memory O(N·k + tile·D + tile²); or
+     top-(k + extra) per point (:mod:`.topk`; a tile's rows and columns are selected on two
+     threads); on the CPU each product comes from the BLAS measured fastest for tiles of
+     that kind and width (:mod:`.products`); memory O(N·k + tile·D + tile²); or
    - when rows are long and an N×N matrix is small (and always for memmaps): over chunks of
      features, accumulating the N×N Gram matrix in float64 (each chunk's product in float32,
      a symmetric rank-k update on the CPU); one sequential pass over a memmap, read with
