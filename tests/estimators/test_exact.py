@@ -305,3 +305,21 @@ def test_dadapy_fixture_gride_rank_doubling():
     np.testing.assert_allclose(got, expected, atol=5e-6)
     ref = [_reference_gride(X, 2**i, 2 ** (i + 1)) for i in range(6)]
     np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("n,n_bootstrap", [(500, 300), ((1 << 17) + 3, 6)])
+def test_twonn_bootstrap_is_the_sorted_resamples_fit(n, n_bootstrap):
+    """The bootstrap's counting sort (fitted on threads, several resamples per block at
+    N = 500, one at N > 2^17) gives the fits of the resamples it documents,
+    ``default_rng(seed).choice(log μ, (B, N))`` sorted and fitted one by one."""
+    rng = np.random.default_rng(11)
+    mu = pareto_ratios(rng, n, 4.0)
+    mu[:7] = 1.0  # ties at μ = 1 (r1 = r2), as duplicates-free data can have
+    _, se, lo, hi = twonn_from_ratios(mu, n_bootstrap=n_bootstrap, seed=5)
+    draws = np.random.default_rng(5).choice(np.log(mu), (n_bootstrap, n))
+    keep = int(np.floor(0.9 * n))
+    x = np.sort(draws, axis=1)[:, :keep]
+    y = -np.log1p(-np.arange(1, keep + 1) / n)
+    boot = (x @ y) / np.einsum("ij,ij->i", x, x)
+    np.testing.assert_allclose(se, boot.std(ddof=1), rtol=1e-9)
+    np.testing.assert_allclose([lo, hi], np.percentile(boot, [2.5, 97.5]), rtol=1e-9)
