@@ -237,14 +237,15 @@ def gemm_too_big(n: int) -> bool:
     return 4 * n * n > total // 2
 
 
-def measure_peer(method: str, path: Path, limit: float) -> dict:
+def measure_peer(method: str, path: Path, limit: float, repeats: int = 1) -> dict:
+    """One peer in its own process: the fastest of ``repeats`` runs, as for idscope."""
     if not PEER_PYTHON.exists():
         return {"status": "peers not installed (bash benchmarks/peers/setup.sh)"}
     cmd = [str(PEER_PYTHON), str(PEER_SCRIPT), str(path), "--method", method, "--k",
-           str(MLE_K)]
+           str(MLE_K), "--repeats", str(repeats)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=limit + 60,
-                              cwd=ROOT)
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              timeout=limit * repeats + 60, cwd=ROOT)
     except subprocess.TimeoutExpired:
         return {"status": f"> {limit:.0f} s"}
     if proc.returncode != 0:
@@ -341,9 +342,10 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
             f"{max(loads):.1f}." if loads else "")
     text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\nCommand: `{command}`"
             f"\n\nSeconds after a warm-up: the fastest of `--repeats` interleaved rounds for "
-            f"idscope, scikit-learn and the products (one worker process per cell), one run for "
-            f"each peer; {DATA[kind]}; `> N s`: killed at the per-cell "
-            f"limit (after being killed at a smaller cell, the larger ones are not run); "
+            f"idscope, scikit-learn and the products (one worker process per cell), and of "
+            f"as many runs of each peer (one process per peer and cell); {DATA[kind]}; "
+            f"`> N s`: killed at the per-cell limit (after being killed at a smaller cell, "
+            f"the larger ones are not run); "
             f"`n/a`: not run (a GEMM whose N × N result needs more than half the memory) "
             f"or failed. `idscope_twonn` / `idscope_mle`: the defaults, with the graph interval; "
             f"`twonn_estimate` / `mle_estimate`: the estimate alone, what the peers compute "
@@ -384,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worker", nargs=3, metavar=("METHODS", "FILE", "REPEATS"),
                    help=argparse.SUPPRESS)
     p.add_argument("--repeats", type=int, default=1,
-                   help="rounds of idscope/scikit-learn/GEMM timings per cell (fastest kept)")
+                   help="rounds of every timing per cell, the peers' too (fastest kept)")
     p.add_argument("--limit", type=float, default=120.0, help="seconds per method and cell")
     p.add_argument("--cells", nargs="*", default=None,
                    help="cells as NxD (default: the whole grid and the extra cases)")
@@ -441,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         got = measure_ours(ours, path, args.limit, args.repeats) if ours else {}
         got.update(skipped)
         for m in methods:
-            res = got[m] if m in got else measure_peer(m, path, args.limit)
+            res = got[m] if m in got else measure_peer(m, path, args.limit, args.repeats)
             r = {"N": n, "D": d, "method": m, "seconds": "", **res,
                  "load": f"{os.getloadavg()[0]:.1f}"}
             results.append(r)
