@@ -368,14 +368,13 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
                     d2.fill_diagonal_(math.inf)
                 if on_cpu:
                     tile_np = d2.numpy()
-                    if symmetric and c != a:
-                        # the columns update other points' lists than the rows: the two
-                        # selections run side by side (numpy releases the GIL in its loops)
-                        cols = pool.submit(best.update, c, e, tile_np, a, 0)
-                        best.update(a, b, tile_np, offset=c, axis=1)
+                    # the columns update other points' lists than the rows: the two
+                    # selections run side by side (numpy releases the GIL in its loops)
+                    cols = (pool.submit(best.update, c, e, tile_np, a, 0)
+                            if symmetric and c != a else None)
+                    best.update(a, b, tile_np, offset=c, axis=1)
+                    if cols is not None:
                         cols.result()
-                    else:
-                        best.update(a, b, tile_np, offset=c, axis=1)
                 else:
                     _merge(best_d, best_i, slice(a, b), d2, c)
                     if symmetric and c != a:

@@ -44,7 +44,7 @@ class TileProducts:
     def __call__(self, d2: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
                  diagonal: bool) -> None:
         if d2.shape[0] < _MIN_ROWS:
-            d2.addmm_(A, B.T, alpha=-2.0)
+            self._product("torch", d2, A, B, diagonal)
             return
         options = ("syrk", "torch") if diagonal else ("torch", "numpy")
         key = (diagonal, _bucket(self.d), _bucket(d2.shape[0]))
