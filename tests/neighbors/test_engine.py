@@ -183,6 +183,14 @@ def test_tiny_tiles_with_ties():
     assert_exact(kneighbors(X, 5, tile_size=7), X, 5)
 
 
+def test_rows_of_8192_features_or_more_far_from_the_origin():
+    # rows this long are verified one run of pairs sharing a query row at a time, in the
+    # data's power-of-two frame (|x| ~ 1e6 gives a frame exponent of ~20)
+    rng = np.random.default_rng(6)
+    X = (rng.standard_normal((120, 8200)) * 1e6 + 3e6).astype(np.float32)
+    assert_exact(kneighbors(X, 3), X, 3, check_sklearn=False)
+
+
 def test_torch_tensor_input():
     X = relu_like(n=600)
     knn = kneighbors(torch.from_numpy(X), 9)

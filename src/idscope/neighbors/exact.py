@@ -102,14 +102,14 @@ def _pair_kernel_serial(Q, R, rows, cols, out, e=0) -> None:
         # once and broadcast (no gathered copy of it per pair).
         fw = 8192
         brk = np.flatnonzero(rows[1:] != rows[:-1]) + 1
-        for s, e in zip(np.r_[0, brk].tolist(), np.r_[brk, rows.size].tolist()):
-            i, c = int(rows[s]), cols[s:e]
-            acc = np.zeros(e - s)
+        for s, t in zip(np.r_[0, brk].tolist(), np.r_[brk, rows.size].tolist()):
+            i, c = int(rows[s]), cols[s:t]
+            acc = np.zeros(t - s)
             for f0 in range(0, w, fw):
                 diff = _f64(R[c, f0 : f0 + fw], e)
                 diff -= _f64(Q[i, f0 : f0 + fw], e)
                 acc += np.einsum("ij,ij->i", diff, diff)
-            out[s:e] += acc
+            out[s:t] += acc
         return
     # short rows: tiles of pairs × features small enough to keep the float64 temporaries
     # in cache (2^15 values, 256 KB: about 20 % faster at D = 4 096 than 2 MB tiles)
