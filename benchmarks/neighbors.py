@@ -1,10 +1,13 @@
 """Benchmark: every exact neighbour path of idscope against scikit-learn, the peers and GEMM.
 
 Grid (issue #14): N ∈ {10⁴, 10⁵, 10⁶ (D ≤ 20 only)} × D ∈ {2, 3, 5, 8, 12, 20, 50, 128, 784,
-4096} of points uniform in the unit cube (``--data gaussian`` / ``cosine``: Gaussian points, or a
-smooth 5-manifold embedded by cosines; float64 for D ≤ 50, float32 above, like network
+4096} of points uniform in the unit cube (float64 for D ≤ 50, float32 above, like network
 activations), plus the issue's two TwoNN cases (30 000 × 3 and 20 000 × 8) and MNIST's size
-(70 000 × 784). Methods, each timed in its own process after a warm-up on tiny data:
+(70 000 × 784). ``--data uniform relu gaussian cosine`` adds, in the same run, the cells with
+D ≥ 1 024 and 5 000 ≤ N ≤ 50 000 (the issue's high-dimension target) on post-ReLU activations
+of a 10-dimensional manifold (``benchmarks/relu_manifold.py``, the estimator benchmark's
+data), Gaussian points and a smooth 5-manifold embedded by cosines. Methods, each timed in
+its own process after a warm-up on tiny data:
 
 - ``idscope_twonn`` / ``idscope_mle``: ``idscope.twonn(X)`` / ``idscope.mle(X, k=20)`` with
   their defaults (the dispatch picks the path; the graph interval searches 6 and 80
@@ -33,7 +36,10 @@ the cells that are larger in both N and D (every method's cost grows with both),
 recorded as ``> limit`` with the cell where it was killed. A GEMM whose N × N float32
 result would not fit in half the memory is not run (``n/a``). idscope's,
 scikit-learn's and the GEMM timings of one cell run in one worker process, one after the
-other. Results: ``benchmarks/results/neighbors.csv`` and ``.md``. Run ``python
+other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below`` seconds
+(the fastest is kept: short timings are the noisy ones). Results:
+``benchmarks/results/neighbors.csv`` and ``.md`` (``neighbors-KIND.*`` for the other data).
+Run ``python
 benchmarks/neighbors.py --help`` for the options; the README records the command of the
 table it shows.
 """
@@ -60,6 +66,7 @@ MLE_K = 20
 NS = (10_000, 100_000, 1_000_000)
 DS = (2, 3, 5, 8, 12, 20, 50, 128, 784, 4096)
 EXTRA = ((30_000, 3), (20_000, 8), (70_000, 784))
+HIGH_D = 1024  # the other data kinds run the cells with D >= HIGH_D and 5 000 <= N <= 50 000
 OURS = ("idscope_twonn", "twonn_estimate", "idscope_mle", "mle_estimate", "tree_k2",
         "ckdtree_k2", "brute_k2")
 GEMMS = ("gemm_numpy", "gemm_torch", "syrk_numpy")
@@ -70,6 +77,13 @@ COLUMNS = ["N", "D", "method", "seconds", "status", "dimension", "load"]
 def grid() -> list[tuple[int, int]]:
     cells = [(n, d) for n in NS for d in DS if n < 1_000_000 or d <= 20]
     return cells + [c for c in EXTRA if c not in cells]
+
+
+def cells_for(kind: str, cells: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Every cell for uniform points; the high-dimension cells for the other kinds."""
+    if kind == "uniform":
+        return cells
+    return [(n, d) for n, d in cells if d >= HIGH_D and 5_000 <= n <= 50_000]
 
 
 def methods_for(n: int, d: int) -> list[str]:
@@ -84,6 +98,8 @@ def methods_for(n: int, d: int) -> list[str]:
 
 DATA = {
     "uniform": "uniform points in the unit cube",
+    "relu": "post-ReLU activations of a 10-dimensional manifold (benchmarks/relu_manifold.py: "
+            "uncentred, non-negative, many exact zeros)",
     "gaussian": "standard Gaussian points",
     "cosine": "a smooth 5-manifold embedded by cosines, x_j = cos(w_j·z + b_j), z uniform in "
               "[0, 1]⁵, w_j ~ N(0, 4·I₅), b_j uniform in [0, 2π)",
@@ -104,6 +120,17 @@ def _points(kind: str, n: int, d: int, a: int, rows: int) -> np.ndarray:
 def data_file(data_dir: Path, n: int, d: int, kind: str = "uniform") -> Path:
     """Points of ``kind`` (:data:`DATA`), seeded by (N, D); written once."""
     path = data_dir / f"{kind}_{n}x{d}.npy"
+    if not path.exists() and kind == "relu":
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from relu_manifold import relu_manifold
+
+        out = np.lib.format.open_memmap(path.with_suffix(".part"), mode="w+",
+                                        dtype=np.float32, shape=(n, d))
+        for a, b, block in relu_manifold(n, d)[1]:
+            out[a:b] = block
+        out.flush()
+        del out
+        os.replace(path.with_suffix(".part"), path)
     if not path.exists():
         dtype = np.float64 if d <= 50 else np.float32
         out = np.lib.format.open_memmap(path.with_suffix(".part"), mode="w+", dtype=dtype,
@@ -163,31 +190,38 @@ def _run_ours(method: str, X: np.ndarray) -> float:
     raise SystemExit(f"unknown method {method}")
 
 
-def worker(methods: str, path: str, repeats: str = "1") -> None:
+def worker(methods: str, path: str, repeats: str = "1", below: str = "inf") -> None:
     """Time each of the comma-separated ``methods`` in turn (one import of idscope and
-    torch for all), ``repeats`` rounds interleaved so that all see the same load, printing
-    one JSON line as each finishes."""
+    torch for all), ``repeats`` rounds interleaved so that all see the same load (a method
+    whose first round took ``below`` seconds or more is not repeated), printing one JSON
+    line as each finishes."""
     X = np.load(path)
     tiny = np.random.default_rng(0).random((64, X.shape[1])).astype(X.dtype)
     for method in methods.split(","):
         _run_ours(method, tiny)
+    first: dict[str, float] = {}
     for _ in range(int(repeats)):
         for method in methods.split(","):
+            if first.get(method, 0.0) >= float(below):
+                continue
             t0 = time.perf_counter()
             dim = _run_ours(method, X)
-            print(json.dumps({"method": method, "seconds": time.perf_counter() - t0,
-                              "dimension": dim}), flush=True)
+            sec = time.perf_counter() - t0
+            first.setdefault(method, sec)
+            print(json.dumps({"method": method, "seconds": sec, "dimension": dim}),
+                  flush=True)
 
 
-def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1
-                 ) -> dict[str, dict]:
+def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1,
+                 below: float = float("inf")) -> dict[str, dict]:
     """Run our methods in one worker; a method still running when its ``limit`` (counted
     from the end of the previous one) expires is killed and recorded as ``> limit``, and
     the methods after it are run in a fresh worker."""
     out: dict[str, dict] = {}
     todo = list(methods)
     while todo:
-        cmd = [sys.executable, __file__, "--worker", ",".join(todo), str(path), str(repeats)]
+        cmd = [sys.executable, __file__, "--worker", ",".join(todo), str(path), str(repeats),
+               str(below)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, cwd=ROOT)
         deadline = time.monotonic() + limit + 60  # + start-up and warm-up
@@ -237,12 +271,14 @@ def gemm_too_big(n: int) -> bool:
     return 4 * n * n > total // 2
 
 
-def measure_peer(method: str, path: Path, limit: float, repeats: int = 1) -> dict:
-    """One peer in its own process: the fastest of ``repeats`` runs, as for idscope."""
+def measure_peer(method: str, path: Path, limit: float, repeats: int = 1,
+                 below: float = float("inf")) -> dict:
+    """One peer in its own process: the fastest of ``repeats`` runs (no second run after
+    one of ``below`` seconds or more), as for idscope."""
     if not PEER_PYTHON.exists():
         return {"status": "peers not installed (bash benchmarks/peers/setup.sh)"}
     cmd = [str(PEER_PYTHON), str(PEER_SCRIPT), str(path), "--method", method, "--k",
-           str(MLE_K), "--repeats", str(repeats)]
+           str(MLE_K), "--repeats", str(repeats), "--repeat-below", str(below)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=limit * repeats + 60, cwd=ROOT)
@@ -346,7 +382,8 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
     text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\nCommand: `{command}`"
             f"\n\nSeconds after a warm-up: the fastest of `--repeats` interleaved rounds for "
             f"idscope, scikit-learn and the products (one worker process per cell), and of "
-            f"as many runs of each peer (one process per peer and cell); {DATA[kind]}; "
+            f"as many runs of each peer (one process per peer and cell), a timing of "
+            f"`--repeat-below` seconds or more not being repeated; {DATA[kind]}; "
             f"`> N s`: killed at the per-cell limit (after being killed at a smaller cell, "
             f"the larger ones are not run); "
             f"`n/a`: not run (a GEMM whose N × N result needs more than half the memory) "
@@ -362,7 +399,9 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
 
 def profile(n: int, d: int, k: int) -> None:
     """Where ``kneighbors(X, k)`` spends its time on uniform float32 data of shape (n, d),
-    beside numpy's ``X @ X.T`` (a ``syrk``) in the same process: cProfile's top entries."""
+    beside numpy's general product ``X @ Y.T`` (``sgemm``) in the same process: cProfile's
+    top entries. (Not ``X @ X.T``: numpy's ``ssyrk`` of a large N segfaults in some OpenBLAS
+    builds, numpy/numpy#19685; here N = 30 000 at D = 784.)"""
     import cProfile
     import pstats
 
@@ -370,64 +409,30 @@ def profile(n: int, d: int, k: int) -> None:
 
     X = np.random.default_rng([n, d]).random((n, d), dtype=np.float32)
     idscope.kneighbors(X[:64], min(k, 63))
+    Y = X.copy()
     t0 = time.perf_counter()
-    X @ X.T
+    X @ Y.T
     gemm = time.perf_counter() - t0
+    del Y
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
     idscope.kneighbors(X, k)
     prof.disable()
     knn = time.perf_counter() - t0
-    print(f"{n} x {d}, k = {k}: numpy X @ X.T {gemm:.2f} s, kneighbors {knn:.2f} s "
+    print(f"{n} x {d}, k = {k}: numpy X @ Y.T {gemm:.2f} s, kneighbors {knn:.2f} s "
           f"({knn / gemm:.2f}x); load average {os.getloadavg()[0]:.1f}")
     pstats.Stats(prof).sort_stats("tottime").print_stats(12)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--worker", nargs=3, metavar=("METHODS", "FILE", "REPEATS"),
-                   help=argparse.SUPPRESS)
-    p.add_argument("--repeats", type=int, default=1,
-                   help="rounds of every timing per cell, the peers' too (fastest kept)")
-    p.add_argument("--limit", type=float, default=120.0, help="seconds per method and cell")
-    p.add_argument("--cells", nargs="*", default=None,
-                   help="cells as NxD (default: the whole grid and the extra cases)")
-    p.add_argument("--methods", nargs="*", default=None, help="only these methods")
-    p.add_argument("--profile", metavar="NxD",
-                   help="profile kneighbors(X, --k) on uniform float32 data of this shape")
-    p.add_argument("--k", type=int, default=6, help="neighbours for --profile (default 6, "
-                   "what TwoNN's graph interval searches)")
-    p.add_argument("--table-only", metavar="COMMAND",
-                   help="rewrite neighbors.md from neighbors.csv, recording COMMAND")
-    p.add_argument("--keep", action="store_true",
-                   help="keep the other cells' rows of benchmarks/results/neighbors.csv")
-    p.add_argument("--data", choices=sorted(DATA), default="uniform",
-                   help="the points (results of other data than uniform go to "
-                        "neighbors-DATA.csv/.md)")
-    p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "idscope-neighbors"),
-                   help="where the data files are written once (default: a temporary folder)")
-    args = p.parse_args(argv)
-    if args.worker:
-        worker(*args.worker)
-        return 0
-    if args.profile:
-        profile(*map(int, args.profile.lower().split("x")), args.k)
-        return 0
-    if args.table_only:
-        with open(results_file(args.data, "csv"), newline="") as f:
-            rows = [dict(r, seconds=float(r["seconds"]) if r["seconds"] else "")
-                    for r in csv.DictReader(f)]
-        write(rows, args.table_only, args.limit, args.data)
-        return 0
-    cells = grid() if args.cells is None else [tuple(map(int, c.lower().split("x")))
-                                               for c in args.cells]
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
+             data_dir: Path, command: str) -> None:
+    """Time every method at every cell on points of ``kind``, rewriting its results files
+    after each timing (an interrupted run keeps what it measured)."""
     # rows of other cells from an earlier run stay in the table
     results = []
-    if args.keep and results_file(args.data, "csv").exists():
-        with open(results_file(args.data, "csv"), newline="") as f:
+    if args.keep and results_file(kind, "csv").exists():
+        with open(results_file(kind, "csv"), newline="") as f:
             for r in csv.DictReader(f):
                 if (int(r["N"]), int(r["D"])) not in cells:
                     r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
@@ -442,17 +447,67 @@ def main(argv: list[str] | None = None) -> int:
                             for m in methods if m in GEMMS})
         ours = [m for m in methods if m not in PEERS and m not in skipped]
         if any(m not in skipped for m in methods):
-            path = data_file(data_dir, n, d, args.data)
-        got = measure_ours(ours, path, args.limit, args.repeats) if ours else {}
+            path = data_file(data_dir, n, d, kind)
+        got = (measure_ours(ours, path, args.limit, args.repeats, args.repeat_below)
+               if ours else {})
         got.update(skipped)
         for m in methods:
-            res = got[m] if m in got else measure_peer(m, path, args.limit, args.repeats)
+            res = got[m] if m in got else measure_peer(m, path, args.limit, args.repeats,
+                                                       args.repeat_below)
             r = {"N": n, "D": d, "method": m, "seconds": "", **res,
                  "load": f"{os.getloadavg()[0]:.1f}"}
             results.append(r)
-            print(f"{n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
-            write(results, "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:]),
-                  args.limit, args.data)
+            print(f"{kind} {n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
+            write(results, command, args.limit, kind)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--worker", nargs=4, metavar=("METHODS", "FILE", "REPEATS", "BELOW"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of every timing per cell, the peers' too (fastest kept)")
+    p.add_argument("--repeat-below", type=float, default=float("inf"), metavar="SECONDS",
+                   help="repeat only the timings whose first round took less than this")
+    p.add_argument("--limit", type=float, default=120.0, help="seconds per method and cell")
+    p.add_argument("--cells", nargs="*", default=None,
+                   help="cells as NxD (default: the whole grid and the extra cases)")
+    p.add_argument("--methods", nargs="*", default=None, help="only these methods")
+    p.add_argument("--profile", metavar="NxD",
+                   help="profile kneighbors(X, --k) on uniform float32 data of this shape")
+    p.add_argument("--k", type=int, default=6, help="neighbours for --profile (default 6, "
+                   "what TwoNN's graph interval searches)")
+    p.add_argument("--table-only", metavar="COMMAND",
+                   help="rewrite neighbors.md from neighbors.csv, recording COMMAND")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the other cells' rows of benchmarks/results/neighbors.csv")
+    p.add_argument("--data", nargs="+", choices=sorted(DATA), default=["uniform"],
+                   help="the points: uniform runs every cell, the others the cells with "
+                        f"D >= {HIGH_D} and 5 000 <= N <= 50 000 (their results go to "
+                        "neighbors-DATA.csv/.md)")
+    p.add_argument("--data-dir", default=str(Path(tempfile.gettempdir()) / "idscope-neighbors"),
+                   help="where the data files are written once (default: a temporary folder)")
+    args = p.parse_args(argv)
+    if args.worker:
+        worker(*args.worker)
+        return 0
+    if args.profile:
+        profile(*map(int, args.profile.lower().split("x")), args.k)
+        return 0
+    command = "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:])
+    if args.table_only:
+        for kind in args.data:
+            with open(results_file(kind, "csv"), newline="") as f:
+                rows = [dict(r, seconds=float(r["seconds"]) if r["seconds"] else "")
+                        for r in csv.DictReader(f)]
+            write(rows, args.table_only, args.limit, kind)
+        return 0
+    cells = grid() if args.cells is None else [tuple(map(int, c.lower().split("x")))
+                                               for c in args.cells]
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for kind in args.data:
+        run_kind(kind, cells_for(kind, cells), args, data_dir, command)
     return 0
 
 

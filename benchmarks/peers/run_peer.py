@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["skdim_twonn", "skdim_mle", "dadapy_twonn"])
     parser.add_argument("--k", type=int, default=20, help="neighbours for MLE (default 20)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeat-below", type=float, default=float("inf"),
+                        help="no further run after one of this many seconds or more")
     parser.add_argument("--mmap", action="store_true", help="memory-map the file")
     args = parser.parse_args(argv)
 
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             dim = _run(args.method, X, args.k)
             seconds.append(time.perf_counter() - t0)
+            if seconds[-1] >= args.repeat_below:
+                break
     versions = {}
     for name in ("numpy", "scikit-dimension", "dadapy", "scikit-learn"):
         try:
