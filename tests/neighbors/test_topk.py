@@ -30,3 +30,20 @@ def test_running_smallest_equals_a_full_sort(kk, ties):
         np.put_along_axis(left, lists.i, False, axis=1)
         assert (np.where(left, full, np.inf).min(axis=1) >= lists.d.max(axis=1)).all()
         assert (np.sort(lists.i, axis=1)[:, 1:] != np.sort(lists.i, axis=1)[:, :-1]).all()
+
+
+@pytest.mark.parametrize("axis", [1, 0])
+def test_far_tile_first_then_near_ones(axis):
+    # the first tile fills the lists with large values: every entry of the next tile lies
+    # below the thresholds (the whole tile is selected), then the tiles after it hold only
+    # a few entries below them each (only those are merged)
+    rng = np.random.default_rng(7)
+    n, kk = 120, 8
+    tiles = [rng.random((n, 200)).astype(np.float32) + s for s in (10.0, 0.0, 0.0, 0.0)]
+    best = BestLists(n, kk)
+    for t, tile in enumerate(tiles):
+        best.update(0, n, np.ascontiguousarray(tile if axis == 1 else tile.T),
+                    offset=200 * t, axis=axis)
+    full = np.concatenate(tiles, axis=1)
+    np.testing.assert_array_equal(np.sort(best.d, axis=1), np.sort(full, axis=1)[:, :kk])
+    np.testing.assert_array_equal(np.take_along_axis(full, best.i, axis=1), best.d)

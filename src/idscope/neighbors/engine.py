@@ -295,13 +295,19 @@ def _progress(total: int, enabled: bool, desc: str):
 
 
 def _norms(src: PointSource, mean: torch.Tensor, block: int) -> torch.Tensor:
-    """Squared norms of the centred float32 rows (float32 sums: their rounding error is of
-    the order of the Gram product's and is covered by :func:`distance_error_bound`)."""
+    """Squared norms of the centred float32 rows (:func:`_squared_norms`)."""
     out = torch.empty(src.n, dtype=torch.float64, device=src.device)
     for a, b in _blocks(src.n, block):
-        c = src.centred_rows(a, b, mean)
-        out[a:b] = torch.linalg.vecdot(c, c).double()
+        out[a:b] = _squared_norms(src.centred_rows(a, b, mean)).double()
     return out
+
+
+def _squared_norms(C: torch.Tensor) -> torch.Tensor:
+    """|x|² of each float32 row as the square of torch's 2-norm, which on the CPU is many
+    times faster than a row-wise dot product. Its error is the float32 sum's (of the order
+    of the Gram product's) plus about 2u·|x|² from the square root and the square, within
+    the rounding allowance 16u·(|x|² + |y|²) of :func:`distance_error_bound`."""
+    return torch.linalg.vector_norm(C, dim=1).square_()
 
 
 def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
@@ -330,7 +336,7 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
         nq32, nr32 = nq.float(), nr.float()
 
     def first_norms(C: torch.Tensor, a: int) -> None:
-        nq32[a : a + C.shape[0]] = torch.linalg.vecdot(C, C)
+        nq32[a : a + C.shape[0]] = _squared_norms(C)
         nq[a : a + C.shape[0]] = nq32[a : a + C.shape[0]]
 
     on_cpu = dev.type == "cpu"

@@ -1,20 +1,18 @@
 """Running k smallest per row over the tiles of a distance matrix (CPU, numpy).
 
 The tiled search (:mod:`.engine`) meets each tile of approximate squared distances once and
-keeps, for every point, the ``kk`` smallest values seen so far with their indices. A
-selection over the whole tile would cost as much as the product itself at D ≈ 1 000, so a
-tile is read in two levels:
+keeps, for every point, the ``kk`` smallest values seen so far with their indices. Once a
+row's list is full, only the entries of a tile below the row's current ``kk``-th smallest
+value (its threshold) can enter it: one vectorised comparison over the tile finds them
+(about ``kk`` per row when tiles are alike), and only those are merged. An entry equal to
+the threshold is not taken, so every value left out is at least the largest value kept (the
+certificate of the engine relies on this).
 
-1. the minima of ``g`` interleaved groups of each row (entries j, j + m, j + 2m, …): one
-   streaming pass, and no transposed copy for the columns;
-2. only the groups whose minimum lies below the row's current ``kk``-th smallest value (its
-   threshold) are opened. An entry below the threshold lies in a group whose minimum is
-   below it as well, so nothing that could enter the list is missed; an entry equal to the
-   threshold is not taken, so every value left out is at least the largest value kept (the
-   certificate of the engine relies on this).
-
-Before a row's list is full (the first tile it meets) the kk groups with the smallest
-minima are opened instead: they hold the row's kk smallest entries.
+Before a row's list is full (the first tile it meets), and when a tile holds more than
+``2·kk`` entries per row below the thresholds, the tile is read in two levels instead: the
+minima of ``g`` interleaved groups of each row (entries j, j + m, j + 2m, …; one streaming
+pass, no transposed copy for the columns), then the members of the ``kk`` groups with the
+smallest minima, which hold the row's ``kk`` smallest entries.
 """
 
 from __future__ import annotations
@@ -38,28 +36,22 @@ class BestLists:
     def update(self, a: int, b: int, tile: np.ndarray, offset: int, axis: int) -> None:
         """Merge the rows (``axis=1``) or the columns (``axis=0``) of ``tile`` into the lists
         of points ``a:b``; the tile's positions along ``axis`` are indices minus ``offset``."""
-        length = tile.shape[axis]
-        ng = length // _GROUP
         tau = self.d[a:b].max(axis=1)
-        if ng <= 2 * self.kk or not np.isfinite(tau).all():
+        if not np.isfinite(tau).all():
             self.merge(a, b, *_tile_smallest(tile, self.kk, axis), offset)
             return
-        m = ng * _GROUP
-        gmin = _group_minima(tile, ng, axis)
-        hit = np.flatnonzero(gmin < tau[:, None])  # row-major: rows ascending
-        rows, grp = np.divmod(hit, ng)
-        if rows.size > 2 * self.kk * (b - a):  # most groups open: select as a whole
+        below = tile < (tau[:, None] if axis == 1 else tau[None, :])
+        if np.count_nonzero(below) > 2 * self.kk * (b - a):  # most lists change a lot
             self.merge(a, b, *_tile_smallest(tile, self.kk, axis), offset)
             return
-        pos = (grp[:, None] + ng * np.arange(_GROUP)).reshape(-1)
-        rows = np.repeat(rows, _GROUP)
-        self._merge_sparse(a, rows, pos, _entries(tile, rows, pos, axis), tau, offset)
-        if length > m:  # the tail that does not fill a group
-            tail = np.arange(m, length)
-            rows = np.repeat(np.arange(b - a), tail.size)
-            pos = np.tile(tail, b - a)
-            self._merge_sparse(a, rows, pos, _entries(tile, rows, pos, axis),
-                               self.d[a:b].max(axis=1), offset)
+        flat = np.flatnonzero(below)  # row-major
+        if axis == 1:
+            rows, pos = np.divmod(flat, tile.shape[1])
+        else:
+            pos, rows = np.divmod(flat, tile.shape[1])
+            order = np.argsort(rows, kind="stable")  # grouped by column
+            rows, pos, flat = rows[order], pos[order], flat[order]
+        self._merge_sparse(a, rows, pos, tile.reshape(-1)[flat], tau, offset)
 
     def _merge_sparse(self, a, rows, pos, vals, tau, offset) -> None:
         """Merge the entries (rows[p], pos[p], vals[p]), ``rows`` ascending, that lie below
@@ -100,13 +92,6 @@ def _group_minima(tile: np.ndarray, ng: int, axis: int) -> np.ndarray:
     if axis == 1:
         return np.minimum.reduce(tile[:, :m].reshape(R, _GROUP, ng), axis=1)
     return np.minimum.reduce(tile[:m].reshape(_GROUP, ng, C), axis=0).T
-
-
-def _entries(tile: np.ndarray, rows: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
-    """tile[rows, pos] (``axis=1``) or tile[pos, rows] (``axis=0``)."""
-    C = tile.shape[1]
-    flat = tile.reshape(-1)
-    return flat[rows * C + pos] if axis == 1 else flat[pos * C + rows]
 
 
 def _smallest(a: np.ndarray, kk: int) -> np.ndarray:
