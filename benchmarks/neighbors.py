@@ -351,6 +351,9 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
             elif not t and done and mine in rows:
                 checks.append(f"{n} x {d} {mine}: fastest peer {min(done):.2f} s, idscope "
                               f"{_cell(rows, mine)}: MISSED")
+            elif not t and mine in rows:
+                checks.append(f"{n} x {d} {mine}: idscope {_cell(rows, mine)}, every peer "
+                              f"beyond the limit or not run: not decided")
         lines.append("| " + " | ".join([f"{n:,} × {d}"] + [_cell(rows, c) for c in cols]
                                        + ratios + speeds) + " |")
         est, sk = _sec(rows, "twonn_estimate"), _sec(rows, "sklearn_twonn")
