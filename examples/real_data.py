@@ -7,6 +7,7 @@ Needs ``pip install 'idscope[real]'`` and ``apt-get install dataset-fashion-mnis
 photographs are scikit-learn's two and, where installed, Debian's ``opencv-doc`` examples.
 
     python examples/real_data.py --out examples/results      # writes real_data.md and .json
+    python examples/real_data.py --parts lite0   # redo one part, keep the others' results
 """
 
 from __future__ import annotations
@@ -149,6 +150,9 @@ def profile_rows(prof) -> list[dict]:
     return out
 
 
+PARTS = ("datasets", "minilm", "lite0")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="examples/results")
@@ -156,24 +160,50 @@ def main() -> None:
     p.add_argument("--n-text", type=int, default=2000, help="docstring lines")
     p.add_argument("--resamples", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                   help="the parts to measure; the others are kept from OUT/real_data.json")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    results: dict = {"settings": vars(args), "versions": {"idscope": idscope.__version__,
-                                                           "torch": torch.__version__}}
-    results["datasets"] = datasets_table(args.n_pairs, args.seed)
-    prof, n_lines = minilm_profile(args.n_text, args.resamples, args.seed)
-    results["minilm"] = {"n": n_lines, "rows": profile_rows(prof)}
-    lite, n_crops, n_photos = lite0_profile(args.resamples, args.seed)
-    results["lite0"] = {"n": n_crops, "photos": n_photos, "rows": profile_rows(lite)}
-    results["seconds"] = time.perf_counter() - t0
-    (out / "real_data.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    results: dict = {}
+    if set(args.parts) != set(PARTS):
+        results = json.loads((out / "real_data.json").read_text())
+        same = ("n_pairs", "n_text", "resamples", "seed")
+        if any(results["settings"].get(k) != getattr(args, k) for k in same):
+            raise SystemExit("--parts: the kept parts were measured with other settings: "
+                             f"{results['settings']}")
+    settings = {k: v for k, v in vars(args).items() if k not in ("parts", "out")}
+    results.update({"settings": settings, "versions": {"idscope": idscope.__version__,
+                                                        "torch": torch.__version__}})
+    # an earlier file without per-part times keeps its total
+    earlier = {"earlier run, all parts": results.get("seconds", 0)} if results else {}
+    seconds = results.setdefault("part_seconds", earlier)
+    for part in args.parts:
+        t = time.perf_counter()
+        if part == "datasets":
+            results["datasets"] = datasets_table(args.n_pairs, args.seed)
+        elif part == "minilm":
+            prof, n_lines = minilm_profile(args.n_text, args.resamples, args.seed)
+            results["minilm"] = {"n": n_lines, "rows": profile_rows(prof)}
+        else:
+            lite, n_crops, n_photos = lite0_profile(args.resamples, args.seed)
+            results["lite0"] = {"n": n_crops, "photos": n_photos, "rows": profile_rows(lite)}
+        seconds[part] = time.perf_counter() - t
+    results["seconds"] = time.perf_counter() - t0  # this run
+    n_lines, n_crops = results["minilm"]["n"], results["lite0"]["n"]
+    n_photos = results["lite0"]["photos"]
+    tmp = out / "real_data.json.tmp"
+    tmp.write_text(json.dumps(results, indent=1, default=float) + "\n")
+    tmp.replace(out / "real_data.json")
     cols = ["model", "layer", "depth", "D", "TwoNN", "±", "PCA-ID"]
     text = [
         "# Real data and pretrained networks (measured by `examples/real_data.py`)", "",
         f"idscope {idscope.__version__}, torch {torch.__version__}, "
-        f"{results['seconds']:.0f} s on this machine. Settings: {json.dumps(vars(args))}.", "",
+        f"{results['seconds']:.0f} s on this machine for {', '.join(args.parts)} (seconds "
+        "per part, earlier runs included: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in results["part_seconds"].items())
+        + f"). Settings: {json.dumps(settings)}.", "",
         f"## d_data and K_F of class pairs (up to {args.n_pairs} images per pair, intensities "
         f"scaled to [0, 1]; MLE k = 20 with Pope's k − 2 normalisation, TwoNN; exact K_F)", "",
         md_table(results["datasets"], ["data", "source", "pair", "n", "mle_pope", "twonn",

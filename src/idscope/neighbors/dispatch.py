@@ -27,11 +27,11 @@ def tree_max_dim(n: int) -> int:
 
     Measured by ``benchmarks/neighbors.py`` on uniform points in a cube (the hardest case
     for a tree: data on a lower-dimensional manifold favour it further), k = 2, README table:
-    at N = 10 000 the tree took 0.02 / 0.02 / 0.05 / 0.15 / 0.82 / 2.9 s at D = 2 / 3 / 5 / 8
-    / 12 / 20 against 0.43 / 0.58 / 0.38 / 0.35 / 0.36 / 0.41 s for the float32 products; at
-    N = 100 000 10.2 s against 33.2 s at D = 8, 39.0 s against 44.7 s at D = 12 (single runs,
-    within the machine's noise) and more than 60 s against 78.9 s at D = 20. So D <= 8 is the
-    rule at every N.
+    at N = 10 000 the tree took 0.01 / 0.01 / 0.02 / 0.06 / 0.28 / 1.01 s at D = 2 / 3 / 5 / 8
+    / 12 / 20 against 0.16 / 0.19 / 0.15 / 0.15 / 0.15 / 0.15 s for the float32 products; at
+    N = 100 000 1.10 s against 23.4 s at D = 8, 9.57 s against 8.97 s at D = 12 and more than
+    60 s against 29.1 s at D = 20; at N = 10⁶ and D = 8 the tree took 17.7 s. So D <= 8 is
+    the rule at every N.
     """
     del n
     return 8

@@ -4,9 +4,9 @@ A tile of the tiled search (:mod:`.engine`) is ``d2 = |x|² + |y|² − 2·A·B�
 libraries can compute ``A·Bᵀ``: torch (MKL or OpenBLAS, a fused ``addmm`` into the tile) and
 numpy's BLAS (``sgemm``; on a diagonal tile, ``A·Aᵀ`` on one array is ``ssyrk``, half the
 multiplications). Which is fastest depends on the machine and the shape: on an Intel Xeon
-with numpy's OpenBLAS and torch's MKL, the whole ``ssyrk`` of 10 000 × 128 took 0.94 s against
-0.55 s for the general product, and at D = 4 096 4.84 s against 6.97 s (README table); on an
-AMD EPYC, MKL ran at half OpenBLAS's speed. So the choice is measured, not ruled: when tiles
+with numpy's OpenBLAS and torch's MKL, the whole ``ssyrk`` of 10 000 × 128 took 0.36 s against
+0.22 s for the fastest general product, and at D = 4 096 2.14 s against 2.76 s (README table);
+on an AMD EPYC, MKL ran at half OpenBLAS's speed. So the choice is measured, not ruled: when tiles
 of a kind (diagonal or not), feature width and size are first met, each candidate is called
 once untimed on a tiny product (a library's first call pays for starting its threads), then
 does one real tile, timed per entry; the fastest does the rest, and the measurements are
