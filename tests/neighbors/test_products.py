@@ -28,8 +28,8 @@ def measured(monkeypatch):
                                       ("syrk", "numpy"), ("torch", "torch")])
 def test_every_candidate_gives_the_exact_neighbours(measured, diag, off):
     rng = np.random.default_rng(3)
-    X = np.round(rng.standard_normal((700, 40)) * 4) + 100.0  # ties, far from the origin
-    key = (products._bucket(40), products._bucket(256))  # tiles of 256 rows are measured
+    X = np.round(rng.standard_normal((700, 256)) * 4) + 100.0  # ties, far from the origin
+    key = (products._bucket(256), products._bucket(256))  # tiles of 256 x 256 are measured
     # the forced candidate is the one measured fastest; the other was tried and slower
     measured[(True, *key)] = {"syrk": [1.0, 1], "torch": [1.0, 1], diag: [0.0, 1]}
     measured[(False, *key)] = {"torch": [1.0, 1], "numpy": [1.0, 1], off: [0.0, 1]}
@@ -43,15 +43,15 @@ def test_every_candidate_gives_the_exact_neighbours(measured, diag, off):
 
 def test_each_candidate_is_tried_once_then_the_fastest_kept(measured, monkeypatch):
     rng = np.random.default_rng(0)
-    A = torch.from_numpy(rng.standard_normal((256, 16)).astype(np.float32))
-    B = torch.from_numpy(rng.standard_normal((256, 16)).astype(np.float32))
-    prod = TileProducts(16, 256, 256)
+    A = torch.from_numpy(rng.standard_normal((256, 256)).astype(np.float32))
+    B = torch.from_numpy(rng.standard_normal((256, 256)).astype(np.float32))
+    prod = TileProducts(256, 256, 256)
     # durations of the timed products, in call order: torch 2 s, numpy 3 s; then torch
     # (the faster) is kept: 1 s, 0.5 s
     ticks = np.cumsum([0.0, 2.0, 1.0, 3.0, 1.0, 1.0, 1.0, 0.5])
     clock = iter(ticks.tolist())
     monkeypatch.setattr(products.time, "perf_counter", lambda: next(clock))
-    key = (False, products._bucket(16), products._bucket(256))
+    key = (False, products._bucket(256), products._bucket(256))
     seen = []
     for _ in range(4):
         d2 = torch.zeros((256, 256))
@@ -69,5 +69,13 @@ def test_each_candidate_is_tried_once_then_the_fastest_kept(measured, monkeypatc
 def test_small_tiles_are_not_measured(measured):
     X = np.random.default_rng(1).standard_normal((300, 8))
     got = kneighbors(X, 3, tile_size=100, algorithm="brute")
+    np.testing.assert_array_equal(got.indices, brute(X, 3)[1])
+    assert measured == {}
+
+
+def test_narrow_rows_are_not_measured(measured):
+    # 256-row tiles of 40 features: torch does them, no measurement of numpy's BLAS
+    X = np.random.default_rng(2).standard_normal((600, 40))
+    got = kneighbors(X, 3, tile_size=256, algorithm="brute")
     np.testing.assert_array_equal(got.indices, brute(X, 3)[1])
     assert measured == {}

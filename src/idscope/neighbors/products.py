@@ -10,7 +10,11 @@ on an AMD EPYC, MKL ran at half OpenBLAS's speed. So the choice is measured, not
 of a kind (diagonal or not), feature width and size are first met, each candidate is called
 once untimed on a tiny product (a library's first call pays for starting its threads), then
 does one real tile, timed per entry; the fastest does the rest, and the measurements are
-kept for the process. Tiles under 256 rows are not measured (torch does them). Every
+kept for the process. Tiles under 256 rows or 256 features are not measured (torch does
+them): below that width the product is a small part of a tile's cost, one timed tile cannot
+tell the libraries apart, and when numpy's BLAS won by chance its threads, spinning after
+each call, took the cores from the selection (the likely cause of the README table's slow
+mode, "Neighbour paths": 22–32 s instead of 8.5–9.2 s for the same search at 10⁵ points). Every
 candidate computes the same float32 product up to rounding, which the engine's error bound covers.
 """
 
@@ -26,6 +30,7 @@ __all__ = ["TileProducts"]
 # (diagonal, width bucket, tile-rows bucket) -> {candidate: [best seconds per entry, trials]}
 _MEASURED: dict[tuple[bool, int, int], dict[str, list]] = {}
 _MIN_ROWS = 256
+_MIN_WIDTH = 256
 
 
 def _bucket(d: int) -> int:
@@ -43,7 +48,7 @@ class TileProducts:
 
     def __call__(self, d2: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
                  diagonal: bool) -> None:
-        if d2.shape[0] < _MIN_ROWS:
+        if d2.shape[0] < _MIN_ROWS or self.d < _MIN_WIDTH:
             self._product("torch", d2, A, B, diagonal)
             return
         options = ("syrk", "torch") if diagonal else ("torch", "numpy")
