@@ -51,13 +51,11 @@ class BestLists:
             pos, rows = np.divmod(flat, tile.shape[1])
             order = np.argsort(rows, kind="stable")  # grouped by column
             rows, pos, flat = rows[order], pos[order], flat[order]
-        self._merge_sparse(a, rows, pos, tile.reshape(-1)[flat], tau, offset)
+        self._merge_sparse(a, rows, pos, tile.reshape(-1)[flat], offset)
 
-    def _merge_sparse(self, a, rows, pos, vals, tau, offset) -> None:
-        """Merge the entries (rows[p], pos[p], vals[p]), ``rows`` ascending, that lie below
-        their row's threshold ``tau``."""
-        keep = vals < tau[rows]
-        rows, pos, vals = rows[keep], pos[keep], vals[keep]
+    def _merge_sparse(self, a, rows, pos, vals, offset) -> None:
+        """Merge the entries (rows[p], pos[p], vals[p]), ``rows`` ascending and relative
+        to ``a``, each below its row's threshold."""
         if rows.size == 0:
             return
         u, start, count = np.unique(rows, return_index=True, return_counts=True)
