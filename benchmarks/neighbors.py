@@ -117,27 +117,29 @@ def _points(kind: str, n: int, d: int, a: int, rows: int) -> np.ndarray:
     return np.cos(rng.random((rows, 5)) @ w + b)
 
 
-def data_file(data_dir: Path, n: int, d: int, kind: str = "uniform") -> Path:
-    """Points of ``kind`` (:data:`DATA`), seeded by (N, D); written once."""
-    path = data_dir / f"{kind}_{n}x{d}.npy"
-    if not path.exists() and kind == "relu":
+def _blocks_of(kind: str, n: int, d: int):
+    """(start, stop, rows) of the points of ``kind``, in blocks of about 64 MB."""
+    if kind == "relu":
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from relu_manifold import relu_manifold
 
-        out = np.lib.format.open_memmap(path.with_suffix(".part"), mode="w+",
-                                        dtype=np.float32, shape=(n, d))
-        for a, b, block in relu_manifold(n, d)[1]:
-            out[a:b] = block
-        out.flush()
-        del out
-        os.replace(path.with_suffix(".part"), path)
+        yield from relu_manifold(n, d)[1]
+        return
+    rows = max(1, (64 << 20) // (8 * d))
+    for a in range(0, n, rows):
+        yield a, min(n, a + rows), _points(kind, n, d, a, min(rows, n - a))
+
+
+def data_file(data_dir: Path, n: int, d: int, kind: str = "uniform") -> Path:
+    """Points of ``kind`` (:data:`DATA`), seeded by (N, D); written once (float32 for the
+    ReLU data and above D = 50, float64 otherwise)."""
+    path = data_dir / f"{kind}_{n}x{d}.npy"
     if not path.exists():
-        dtype = np.float64 if d <= 50 else np.float32
+        dtype = np.float64 if d <= 50 and kind != "relu" else np.float32
         out = np.lib.format.open_memmap(path.with_suffix(".part"), mode="w+", dtype=dtype,
                                         shape=(n, d))
-        rows = max(1, (64 << 20) // (8 * d))
-        for a in range(0, n, rows):
-            out[a : a + rows] = _points(kind, n, d, a, min(rows, n - a))
+        for a, b, block in _blocks_of(kind, n, d):
+            out[a:b] = block
         out.flush()
         del out
         os.replace(path.with_suffix(".part"), path)
