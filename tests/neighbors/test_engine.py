@@ -183,6 +183,27 @@ def test_tiny_tiles_with_ties():
     assert_exact(kneighbors(X, 5, tile_size=7), X, 5)
 
 
+@pytest.mark.parametrize("budget, row_wise", [(None, True), (1 << 16, False)])
+def test_narrow_rows_row_wise_or_in_the_symmetric_order(monkeypatch, budget, row_wise):
+    # Rows under 256 features whose float32 copy fits in half the budget are searched
+    # row-wise on threads (every tile in both orders); otherwise each pair of tiles once, its
+    # rows and columns selected. Both exact, with ties; torch's thread count is restored.
+    from idscope.neighbors import engine
+
+    calls = []
+    real = engine._search_row_wise
+    monkeypatch.setattr(engine, "_search_row_wise", lambda *a: calls.append(1) or real(*a))
+    threads = torch.get_num_threads()
+    options = {} if budget is None else {"memory_budget": budget}
+    X = pixels()
+    assert_exact(kneighbors(X, 7, algorithm="brute", **options), X, 7)
+    Q, R = relu_like(n=300, d=90, seed=8), relu_like(n=700, d=90, seed=9)
+    assert_exact(kneighbors(Q, 5, reference=R, algorithm="brute", **options), Q, 5,
+                 reference=R)
+    assert len(calls) == (2 if row_wise else 0)
+    assert torch.get_num_threads() == threads
+
+
 def test_rows_of_8192_features_or_more_far_from_the_origin():
     # rows this long are verified one run of pairs sharing a query row at a time, in the
     # data's power-of-two frame (|x| ~ 1e6 gives a frame exponent of ~20)
