@@ -27,10 +27,10 @@ def tree_max_dim(n: int) -> int:
 
     Measured by ``benchmarks/neighbors.py`` on uniform points in a cube (the hardest case
     for a tree: data on a lower-dimensional manifold favour it further), k = 2, README table:
-    at N = 10 000 the tree took 0.01 / 0.01 / 0.02 / 0.06 / 0.28 / 1.01 s at D = 2 / 3 / 5 / 8
-    / 12 / 20 against 0.16 / 0.19 / 0.15 / 0.15 / 0.15 / 0.15 s for the float32 products; at
-    N = 100 000 1.10 s against 23.4 s at D = 8, 9.57 s against 8.97 s at D = 12 and more than
-    60 s against 29.1 s at D = 20; at N = 10⁶ and D = 8 the tree took 17.7 s. So D <= 8 is
+    at N = 10 000 the tree took 0.01 / 0.02 / 0.03 / 0.10 / 0.65 / 1.77 s at D = 2 / 3 / 5 / 8
+    / 12 / 20 against 0.25 / 0.27 / 0.24 / 0.21 / 0.23 / 0.27 s for the float32 products; at
+    N = 100 000 3.13 s against 14.9 s at D = 8, 28.1 s against 12.4 s at D = 12 and more than
+    60 s against 16.8 s at D = 20; at N = 10⁶ and D = 8 the tree took 54.0 s. So D <= 8 is
     the rule at every N.
     """
     del n

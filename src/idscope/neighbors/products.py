@@ -13,8 +13,8 @@ does one real tile, timed per entry; the fastest does the rest, and the measurem
 kept for the process. Tiles under 256 rows or 256 features are not measured (torch does
 them): below that width the product is a small part of a tile's cost, one timed tile cannot
 tell the libraries apart, and when numpy's BLAS won by chance its threads, spinning after
-each call, took the cores from the selection (the likely cause of the README table's slow
-mode, "Neighbour paths": 22–32 s instead of 8.5–9.2 s for the same search at 10⁵ points). Every
+each call, took the cores from the selection (the likely cause of an earlier table's second, slower
+speed of the same search at 10⁵ points, gone from the README's "Neighbour paths" table). Every
 candidate computes the same float32 product up to rounding, which the engine's error bound covers.
 """
 
