@@ -331,6 +331,9 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
     # differences are unchanged.
     mean = ref.mean(stream_block)
     dev = src.device
+    if (dev.type == "cpu" and d < _NARROW
+            and 4 * d * (src.n + (0 if symmetric else ref.n)) <= budget // 2):
+        return _search_row_wise(src, ref, symmetric, kk, tile, mean, progress)  # own norms
     if symmetric:
         # the norms of each block are taken when the block is first centred for a tile
         # (every block is, in the first row of tiles): no separate pass over the data
@@ -347,8 +350,6 @@ def _search_by_points(src, ref, symmetric, kk, budget, tile_size, progress):
         nq[a : a + C.shape[0]] = nq32[a : a + C.shape[0]]
 
     on_cpu = dev.type == "cpu"
-    if on_cpu and d < _NARROW and 4 * d * (src.n + (0 if symmetric else ref.n)) <= budget // 2:
-        return _search_row_wise(src, ref, symmetric, kk, tile, mean, progress)
     if on_cpu:
         best = BestLists(src.n, kk)
         product = TileProducts(d, min(tile, src.n), min(tile, ref.n))
@@ -409,8 +410,8 @@ def _search_row_wise(src, ref, symmetric, kk, tile, mean, progress):
     At such widths a tile's product costs less than its selection, so computing each
     symmetric pair twice costs less than the symmetric order's column selection (strided,
     and on one extra thread that the main thread waits for). Row blocks of _ROW_BLOCK keep a
-    tile (_ROW_BLOCK × tile float32) in cache between its product and its selection. The
-    benchmark's 10 000 × 20 and 100 000 × 20 cells ran about 1.5–2× faster so.
+    tile (_ROW_BLOCK × tile float32) in cache between its product and its selection.
+    Scratch timings of 10 000 × 20 and 100 000 × 20 (commit 2ae7284's message): 1.5–2× faster.
     """
     Cq = src.centred_rows(0, src.n, mean)  # whole: N·D float32 fits in the budget here
     Cr = Cq if symmetric else ref.centred_rows(0, ref.n, mean)
@@ -420,7 +421,7 @@ def _search_row_wise(src, ref, symmetric, kk, tile, mean, progress):
     qblocks, rblocks = _blocks(src.n, _ROW_BLOCK), _blocks(ref.n, tile)
     threads = torch.get_num_threads()
 
-    def rows(a: int, b: int) -> None:
+    def rows(a: int, b: int, bar) -> None:
         buf = torch.empty((b - a) * min(tile, ref.n), dtype=torch.float32)
         for c, e in rblocks:
             d2 = buf[: (b - a) * (e - c)].view(b - a, e - c)
@@ -439,7 +440,7 @@ def _search_row_wise(src, ref, symmetric, kk, tile, mean, progress):
     try:
         with (_progress(len(qblocks) * len(rblocks), progress, "neighbours") as bar,
               ThreadPoolExecutor(max(1, min(len(qblocks), threads))) as pool):
-            list(pool.map(lambda ab: rows(*ab), qblocks))
+            list(pool.map(lambda ab: rows(*ab, bar), qblocks))
     finally:
         torch.set_num_threads(threads)
     return (best.d.astype(np.float64), best.i, nq32.double().numpy(), nr32.double().numpy())
