@@ -200,7 +200,12 @@ def test_narrow_rows_row_wise_or_in_the_symmetric_order(monkeypatch, budget, row
     Q, R = relu_like(n=300, d=90, seed=8), relu_like(n=700, d=90, seed=9)
     assert_exact(kneighbors(Q, 5, reference=R, algorithm="brute", **options), Q, 5,
                  reference=R)
-    assert len(calls) == (2 if row_wise else 0)
+    # below 64 features: short, wide tiles (shrunk here to make several of each)
+    monkeypatch.setattr(engine, "_SHORT_ROWS", 16)
+    monkeypatch.setattr(engine, "_WIDE_TILE", 100)
+    P = coarse_pixels()
+    assert_exact(kneighbors(P, 6, algorithm="brute", **options), P, 6)
+    assert len(calls) == (3 if row_wise else 0)
     assert torch.get_num_threads() == threads
 
 
