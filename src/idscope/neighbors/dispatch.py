@@ -27,10 +27,10 @@ def tree_max_dim(n: int) -> int:
 
     Measured by ``benchmarks/neighbors.py`` on uniform points in a cube (the hardest case
     for a tree: data on a lower-dimensional manifold favour it further), k = 2, README table:
-    at N = 10 000 the tree took 0.01 / 0.02 / 0.03 / 0.10 / 0.65 / 1.77 s at D = 2 / 3 / 5 / 8
-    / 12 / 20 against 0.25 / 0.27 / 0.24 / 0.21 / 0.23 / 0.27 s for the float32 products; at
-    N = 100 000 3.13 s against 14.9 s at D = 8, 28.1 s against 12.4 s at D = 12 and more than
-    60 s against 16.8 s at D = 20; at N = 10⁶ and D = 8 the tree took 54.0 s. So D <= 8 is
+    at N = 10 000 the tree took 0.01 / 0.01 / 0.02 / 0.07 / 0.37 / 1.14 s at D = 2 / 3 / 5 / 8
+    / 12 / 20 against 0.11 / 0.12 / 0.12 / 0.13 / 0.11 / 0.13 s for the float32 products; at
+    N = 100 000 1.24 s against 6.98 s at D = 8, 10.1 s against 7.05 s at D = 12 and more than
+    60 s against 7.99 s at D = 20; at N = 10⁶ and D = 8 the tree took 25.8 s. So D <= 8 is
     the rule at every N.
     """
     del n
