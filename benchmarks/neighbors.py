@@ -33,7 +33,11 @@ its own process after a warm-up on tiny data:
 A method that does not finish within ``--limit`` seconds (plus a minute for start-up) is
 killed and recorded as ``> limit`` (this machine has 2 shared cores); it is then not run on
 the cells that are larger in both N and D (every method's cost grows with both), which are
-recorded as ``> limit`` with the cell where it was killed. A GEMM whose N × N float32
+recorded as ``> limit`` with the cell where it was killed. Where idscope also takes longer
+than ``--limit``, ``--decide`` settles the comparison without waiting for every peer to
+finish: each peer's limit is idscope's time for the same estimate at that cell, so a peer
+killed then is slower than idscope (run it on those cells with ``--keep``, which keeps the
+other rows and records both commands). A GEMM whose N × N float32
 result would not fit in half the memory is not run (``n/a``). idscope's,
 scikit-learn's and the GEMM timings of one cell run in one worker process, one after the
 other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below`` seconds
@@ -49,6 +53,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -251,20 +256,33 @@ def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1,
             first = todo.pop(0)
             failed = proc.returncode not in (0, -9) and proc.stderr is not None
             tail = (proc.stderr.read().strip().splitlines() or ["?"])[-1] if failed else ""
-            out[first] = {"status": f"failed: {tail[:100]}" if failed else f"> {limit:.0f} s"}
+            out[first] = {"status": f"failed: {tail[:100]}" if failed else limit_text(limit)}
     return out
 
 
-def over_limit_before(results: list[dict], n: int, d: int, method: str) -> str | None:
-    """The status of ``method`` if it was killed at a cell no larger in N and D (then it
-    cannot finish here either), else None."""
+def over_limit_before(results: list[dict], n: int, d: int, method: str,
+                      limit: float = float("inf")) -> str | None:
+    """The status of ``method`` if it was killed, at a limit of ``limit`` seconds or more,
+    at a cell no larger in N and D (then it cannot finish here within ``limit``), else
+    None."""
     for r in results:
         rn, rd = int(r["N"]), int(r["D"])
         if (r["method"] == method and str(r["status"]).startswith(">") and rn <= n
-                and rd <= d and (rn, rd) != (n, d)):
-            limit = str(r["status"]).split()[1]
-            return f"> {limit} s (killed at {rn}x{rd})"
+                and rd <= d and (rn, rd) != (n, d)
+                and float(str(r["status"]).split()[1]) >= limit):
+            killed = str(r["status"]).split()[1]
+            return f"> {killed} s (killed at {rn}x{rd})"
     return None
+
+
+# --decide: the estimate of idscope that each peer is compared with
+COMPARED_WITH = {"skdim_twonn": "twonn_estimate", "dadapy_twonn": "twonn_estimate",
+                 "sklearn_twonn": "twonn_estimate", "skdim_mle": "mle_estimate"}
+
+
+def limit_text(limit: float) -> str:
+    """``> 60 s``, or ``> 290.42 s`` for a limit that is not a whole second."""
+    return f"> {limit:.0f} s" if limit == round(limit) else f"> {limit:.2f} s"
 
 
 def gemm_too_big(n: int) -> bool:
@@ -285,13 +303,13 @@ def measure_peer(method: str, path: Path, limit: float, repeats: int = 1,
         proc = subprocess.run(cmd, capture_output=True, text=True,
                               timeout=limit * repeats + 60, cwd=ROOT)
     except subprocess.TimeoutExpired:
-        return {"status": f"> {limit:.0f} s"}
+        return {"status": limit_text(limit)}
     if proc.returncode != 0:
         return {"status": "failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1][:100]}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     sec = out["seconds"]
     if min(sec) > limit:
-        return {"status": f"> {limit:.0f} s"}
+        return {"status": limit_text(limit)}
     return {"status": "ok", "seconds": min(sec), "dimension": out.get("dimension")}
 
 
@@ -347,7 +365,7 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
             elif t and floor:
                 # a peer killed at the limit is at least that slow; idscope beyond it is
                 # not decided either way
-                checks.append(f"{n} x {d} {mine}: every peer > {min(floor):.0f} s, idscope "
+                checks.append(f"{n} x {d} {mine}: every peer {limit_text(min(floor))}, idscope "
                               f"{t:.2f} s: " + ("met" if t <= min(floor) else
                                                "not decided (both beyond the limit)"))
             elif not t and done and mine in rows:
@@ -373,6 +391,14 @@ def results_file(kind: str, ext: str) -> Path:
     return RESULTS / (f"neighbors.{ext}" if kind == "uniform" else f"neighbors-{kind}.{ext}")
 
 
+def recorded_commands(kind: str) -> list[str]:
+    """The commands recorded in the results table of ``kind`` (none if there is none)."""
+    path = results_file(kind, "md")
+    lines = path.read_text().splitlines() if path.exists() else []
+    line = next((ln for ln in lines if ln.startswith("Command")), "")
+    return [c for c in line.split("`")[1::2]]
+
+
 def write(results: list[dict], command: str, limit: float, kind: str = "uniform") -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(results_file(kind, "csv"), "w", newline="") as f:
@@ -384,7 +410,9 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
     loads = [float(r["load"]) for r in results if r.get("load") not in (None, "")]
     load = (f" 1-minute load average when the rows were recorded: {min(loads):.1f} to "
             f"{max(loads):.1f}." if loads else "")
-    text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\nCommand: `{command}`"
+    commands = "Commands" if ", then " in command else "Command"
+    command = ", then ".join(f"`{c}`" for c in command.split(", then "))
+    text = (f"# Neighbour paths: idscope vs scikit-learn, peers and GEMM\n\n{commands}: {command}"
             f"\n\nSeconds after a warm-up: the fastest of `--repeats` interleaved rounds for "
             f"idscope, scikit-learn and the products (one worker process per cell), and of "
             f"as many runs of each peer (one process per peer and cell), a timing of "
@@ -434,18 +462,21 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
              data_dir: Path, command: str) -> None:
     """Time every method at every cell on points of ``kind``, rewriting its results files
     after each timing (an interrupted run keeps what it measured)."""
-    # rows of other cells from an earlier run stay in the table
+    # with --keep, the rows this run does not measure stay in the table, and its command
+    # is recorded after the earlier ones
     results = []
     if args.keep and results_file(kind, "csv").exists():
         with open(results_file(kind, "csv"), newline="") as f:
             for r in csv.DictReader(f):
-                if (int(r["N"]), int(r["D"])) not in cells:
+                if ((int(r["N"]), int(r["D"])) not in cells
+                        or (args.methods and r["method"] not in args.methods)):
                     r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
                     results.append(r)
+        command = ", then ".join(recorded_commands(kind) + [command])
     for n, d in cells:
         methods = [m for m in methods_for(n, d) if not args.methods or m in args.methods]
-        skipped = {m: {"status": st} for m in methods
-                   if (st := over_limit_before(results, n, d, m)) is not None}
+        skipped = {m: {"status": st} for m in methods if m not in PEERS
+                   and (st := over_limit_before(results, n, d, m, args.limit)) is not None}
         if gemm_too_big(n):
             skipped.update({m: {"status": f"n/a: a {n}² float32 product needs "
                                           f"{4 * n * n / 2**30:.0f} GiB"}
@@ -457,7 +488,13 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
                if ours else {})
         got.update(skipped)
         for m in methods:
-            res = got[m] if m in got else measure_peer(m, path, args.limit, args.repeats,
+            limit = args.limit
+            if args.decide and _sec(got, COMPARED_WITH.get(m, "")):
+                # killed at idscope's own time (rounded up): then slower than idscope
+                limit = math.ceil(100 * _sec(got, COMPARED_WITH[m])) / 100
+            if m not in got and (st := over_limit_before(results, n, d, m, limit)):
+                got[m] = {"status": st}
+            res = got[m] if m in got else measure_peer(m, path, limit, args.repeats,
                                                        args.repeat_below)
             r = {"N": n, "D": d, "method": m, "seconds": "", **res,
                  "load": f"{os.getloadavg()[0]:.1f}"}
@@ -485,7 +522,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--table-only", metavar="COMMAND",
                    help="rewrite neighbors.md from neighbors.csv, recording COMMAND")
     p.add_argument("--keep", action="store_true",
-                   help="keep the other cells' rows of benchmarks/results/neighbors.csv")
+                   help="keep the rows of benchmarks/results/neighbors.csv that this run "
+                        "does not measure (other cells, other --methods)")
+    p.add_argument("--decide", action="store_true",
+                   help="give each peer, as its limit, idscope's time for the same estimate "
+                        "at that cell (rounded up to 0.01 s): a peer killed then is slower "
+                        "than idscope, which decides the comparison where both take longer "
+                        "than --limit (idscope's methods keep --limit)")
     p.add_argument("--data", nargs="+", choices=sorted(DATA), default=["uniform"],
                    help="the points: uniform runs every cell, the others the cells with "
                         f"D >= {HIGH_D} and 5 000 <= N <= 50 000 (their results go to "
