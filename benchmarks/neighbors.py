@@ -16,7 +16,9 @@ its own process after a warm-up on tiny data:
   ``twonn(X, interval="independent", n_bootstrap=0)`` (no interval) and ``mle(X, k=20,
   interval="independent")`` (its closed-form interval costs nothing); the comparison with
   the peers uses these;
-- ``tree_k2`` / ``brute_k2``: ``idscope.kneighbors(X, 2, algorithm=...)``, each exact path;
+- ``tree_k2`` / ``brute_k2``: ``idscope.kneighbors(X, 2, algorithm=...)``, each exact path
+  (``tree_k6``, ``brute_k6``, ``tree_k20``, ``brute_k20``, for the dispatch's dependence on
+  k, only when named in ``--methods``);
 - ``ckdtree_k2`` (D ≤ 20): SciPy's raw ``cKDTree(X).query(X, k=3, workers=-1)``, the floor
   of the exact tree path (which adds the float64 verification and the ties);
 - ``sklearn_twonn``: scikit-learn's ``NearestNeighbors(n_neighbors=2)`` search (what
@@ -74,6 +76,7 @@ EXTRA = ((30_000, 3), (20_000, 8), (70_000, 784))
 HIGH_D = 1024  # the other data kinds run the cells with D >= HIGH_D and 5 000 <= N <= 50 000
 OURS = ("idscope_twonn", "twonn_estimate", "idscope_mle", "mle_estimate", "tree_k2",
         "ckdtree_k2", "brute_k2")
+ON_REQUEST = ("tree_k6", "brute_k6", "tree_k20", "brute_k20")  # only when named
 GEMMS = ("gemm_numpy", "gemm_torch", "syrk_numpy")
 PEERS = ("skdim_twonn", "skdim_mle", "dadapy_twonn")
 COLUMNS = ["N", "D", "method", "seconds", "status", "dimension", "load"]
@@ -91,14 +94,15 @@ def cells_for(kind: str, cells: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(n, d) for n, d in cells if d >= HIGH_D and 5_000 <= n <= 50_000]
 
 
-def methods_for(n: int, d: int) -> list[str]:
-    out = list(OURS) + ["sklearn_twonn"] + list(PEERS)
+def methods_for(n: int, d: int, requested: list[str] | None = None) -> list[str]:
+    """The methods timed at a cell: every one by default, else those ``requested``."""
+    out = list(OURS) + [m for m in ON_REQUEST if requested and m in requested]
+    out += ["sklearn_twonn"] + list(PEERS)
     if d > 20:
-        out.remove("tree_k2")
-        out.remove("ckdtree_k2")
+        out = [m for m in out if not m.startswith(("tree_", "ckdtree_"))]
     if d >= 128:
         out += list(GEMMS)
-    return out
+    return [m for m in out if not requested or m in requested]
 
 
 DATA = {
@@ -165,8 +169,9 @@ def _run_ours(method: str, X: np.ndarray) -> float:
         return idscope.mle(X, k=MLE_K).dimension
     if method == "mle_estimate":
         return idscope.mle(X, k=MLE_K, interval="independent").dimension
-    if method in ("tree_k2", "brute_k2"):
-        idscope.kneighbors(X, 2, algorithm=method[:-3])
+    if method.startswith(("tree_k", "brute_k")):
+        algorithm, k = method.split("_k")
+        idscope.kneighbors(X, int(k), algorithm=algorithm)
         return float("nan")
     if method == "ckdtree_k2":
         from scipy.spatial import cKDTree
@@ -338,7 +343,9 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
     by_cell: dict[tuple[int, int], dict] = {}
     for r in results:
         by_cell.setdefault((int(r["N"]), int(r["D"])), {})[r["method"]] = r
-    cols = list(OURS) + ["sklearn_twonn"] + list(PEERS) + list(GEMMS)
+    timed = {r["method"] for r in results}
+    cols = (list(OURS) + [m for m in ON_REQUEST if m in timed] + ["sklearn_twonn"]
+            + list(PEERS) + list(GEMMS))
     head = (["N × D"] + cols + ["TwoNN ÷ fastest GEMM", "TwoNN ÷ syrk",
                                 "fastest peer TwoNN ÷ estimate", "peer MLE ÷ estimate"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -418,7 +425,8 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
             f"as many runs of each peer (one process per peer and cell), a timing of "
             f"`--repeat-below` seconds or more not being repeated; {DATA[kind]}; "
             f"`> N s`: killed at the per-cell limit (after being killed at a smaller cell, "
-            f"the larger ones are not run); "
+            f"the larger ones are not run; a peer's `> N s` with decimals comes from "
+            f"`--decide`: killed at idscope's time for the same estimate, it was slower); "
             f"`n/a`: not run (a GEMM whose N × N result needs more than half the memory) "
             f"or failed. `idscope_twonn` / `idscope_mle`: the defaults, with the graph interval; "
             f"`twonn_estimate` / `mle_estimate`: the estimate alone, what the peers compute "
@@ -474,7 +482,7 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
                     results.append(r)
         command = ", then ".join(recorded_commands(kind) + [command])
     for n, d in cells:
-        methods = [m for m in methods_for(n, d) if not args.methods or m in args.methods]
+        methods = methods_for(n, d, args.methods)
         skipped = {m: {"status": st} for m in methods if m not in PEERS
                    and (st := over_limit_before(results, n, d, m, args.limit)) is not None}
         if gemm_too_big(n):
