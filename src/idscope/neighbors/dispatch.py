@@ -35,7 +35,7 @@ def tree_max_dim(n: int, k: int) -> int:
     with N (about N^1.5 at D = 12) than the products' (N²), and faster with k: at
     300 000 × 12 it took 50.4 s for k = 2 against 57.6 s for the products, but 79.9 s for
     k = 6 and 165 s for k = 20 (the products: 56.6 and 64.7 s); at 10⁶ × 12 the tree took
-    346 s for k = 2, where the products' N² = 10¹² entries took 651 s for MLE's k = 20. So
+    346 s for k = 2, MLE's estimate (k = 20, through the products) 651 s. So
     D <= 8, and D <= 12 from N = 300 000 when k <= 2 (TwoNN's search).
     """
     return 12 if n >= 300_000 and k <= 2 else 8
