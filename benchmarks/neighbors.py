@@ -39,7 +39,7 @@ recorded as ``> limit`` with the cell where it was killed. Where idscope also ta
 than ``--limit``, ``--decide`` settles the comparison without waiting for every peer to
 finish: each peer's limit is idscope's time for the same estimate at that cell, so a peer
 killed then is slower than idscope (run it on those cells with ``--keep``, which keeps the
-other rows and records both commands). A GEMM whose N × N float32
+other rows and records every command). A GEMM whose N × N float32
 result would not fit in half the memory is not run (``n/a``). idscope's,
 scikit-learn's and the GEMM timings of one cell run in one worker process, one after the
 other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below`` seconds
