@@ -46,8 +46,8 @@ other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below
 (the fastest is kept: short timings are the noisy ones). Results:
 ``benchmarks/results/neighbors.csv`` and ``.md`` (``neighbors-KIND.*`` for the other data).
 Run ``python
-benchmarks/neighbors.py --help`` for the options; the README records the command of the
-table it shows.
+benchmarks/neighbors.py --help`` for the options; the README records the commands of the
+table it shows, which ``--readme`` copies there from ``neighbors.md``.
 """
 
 from __future__ import annotations
@@ -438,6 +438,31 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
     results_file(kind, "md").write_text(text)
 
 
+TABLE_HEADER = "| N × D | idscope_twonn"
+
+
+def splice_readme(readme: Path = ROOT / "README.md") -> int:
+    """Replace the README's neighbour table (the lines from its header row to the next blank
+    line) with the table of ``neighbors.md``, so the README shows the results file's numbers
+    and no others; return the number of rows copied."""
+    def block(lines: list[str], where: str) -> tuple[int, int]:
+        start = next((i for i, ln in enumerate(lines) if ln.startswith(TABLE_HEADER)), None)
+        if start is None:
+            raise SystemExit(f"no table starting {TABLE_HEADER!r} in {where}")
+        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+        return start, end
+
+    source = results_file("uniform", "md").read_text().splitlines()
+    a, b = block(source, "neighbors.md")
+    lines = readme.read_text().splitlines()
+    c, d = block(lines, readme.name)
+    lines[c:d] = source[a:b]
+    tmp = readme.with_name(readme.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, readme)  # atomic: an interrupted splice leaves the README as it was
+    return b - a - 2
+
+
 def profile(n: int, d: int, k: int) -> None:
     """Where ``kneighbors(X, k)`` spends its time on uniform float32 data of shape (n, d),
     beside numpy's general product ``X @ Y.T`` (``sgemm``) in the same process: cProfile's
@@ -529,6 +554,9 @@ def main(argv: list[str] | None = None) -> int:
                    "what TwoNN's graph interval searches)")
     p.add_argument("--table-only", metavar="COMMAND",
                    help="rewrite neighbors.md from neighbors.csv, recording COMMAND")
+    p.add_argument("--readme", action="store_true",
+                   help="copy the table of neighbors.md into README.md (replacing the one "
+                        "there) and exit")
     p.add_argument("--keep", action="store_true",
                    help="keep the rows of benchmarks/results/neighbors.csv that this run "
                         "does not measure (other cells, other --methods)")
@@ -549,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.profile:
         profile(*map(int, args.profile.lower().split("x")), args.k)
+        return 0
+    if args.readme:
+        print(f"README.md: {splice_readme()} rows from {results_file('uniform', 'md').name}")
         return 0
     command = "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:])
     if args.table_only:
