@@ -25,19 +25,20 @@ the result is uncentred, non-negative and sparse (about half the values are 0). 
 written once in row blocks (atomically) under ``--data-dir`` and reused.
 
 For each case and each idscope method a fresh subprocess loads the data, times the method
-``--repeats`` times, reads its peak resident set size (``getrusage(RUSAGE_SELF).ru_maxrss``;
-the baseline after importing idscope and torch is recorded separately), then times a float32
-``X @ X.T`` of the same shape in the same process: the general product ``X @ Y.T`` (``Y`` a
-copy of ``X``) with numpy's BLAS (``sgemm``) and with torch, and numpy's ``X @ X.T`` on one
-array (BLAS ``ssyrk``, the symmetric product: half the multiplications); the reference, "the
-fastest GEMM", is the faster general product (medians), since a user would pick it (on the
-issue's AMD CPU torch's MKL ran at about half of OpenBLAS's speed); the ``ssyrk`` time is
-recorded beside it (``runs_gemm_seconds``). For the memmap case the product is accumulated
-over column chunks read from the file (the product itself cannot be held in memory together
-with X). When ``.venv-peers`` exists (``benchmarks/peers/setup.sh``), scikit-dimension's
-TwoNN and MLE and DADApy's TwoNN run in subprocesses of that venv with a timeout; a peer is
-skipped when its estimated memory exceeds the memory available, and the table says so. Each
-peer runs once per case; its time is compared with both idscope methods of its estimator.
+``--repeats`` times after a warm-up on a tiny array (as the peers), reads its peak resident
+set size (``getrusage(RUSAGE_SELF).ru_maxrss``; the baseline after importing idscope and
+torch is recorded separately), then times a float32 ``X @ X.T`` of the same shape in the
+same process: the general product ``X @ Y.T`` (``Y`` a copy of ``X``) with numpy's BLAS
+(``sgemm``) and with torch, and numpy's ``X @ X.T`` on one array (BLAS ``ssyrk``, the
+symmetric product: half the multiplications); the reference, "the fastest GEMM", is the
+faster general product (medians), since a user would pick it (on the issue's AMD CPU torch's
+MKL ran at about half of OpenBLAS's speed); the ``ssyrk`` time is recorded beside it
+(``runs_gemm_seconds``). For the memmap case the product is accumulated over column chunks
+read from the file (the product itself cannot be held in memory together with X). When
+``.venv-peers`` exists (``benchmarks/peers/setup.sh``), scikit-dimension's TwoNN and MLE and
+DADApy's TwoNN run in subprocesses of that venv with a timeout; a peer is skipped when its
+estimated memory exceeds the memory available, and the table says so. Each peer runs once
+per case; its time is compared with both idscope methods of its estimator.
 
 Methods: ``twonn`` and ``mle`` (k = 20) are the defaults, with their graph intervals (TwoNN
 searches 6 neighbours and fits 200 bootstrap resamples, MLE searches 80);
@@ -190,11 +191,19 @@ def worker(spec: dict) -> dict:
 
     base = _maxrss_mib()
     X = np.load(spec["path"], mmap_mode="r" if spec["memmap"] else None)
-    run = {"twonn": lambda: idscope.twonn(X),
-           "twonn_estimate": lambda: idscope.twonn(X, interval="independent", n_bootstrap=0),
-           "mle": lambda: idscope.mle(X, k=MLE_K),
-           "mle_estimate": lambda: idscope.mle(X, k=MLE_K, interval="independent"),
-           }[spec["method"]]
+    estimate = {
+        "twonn": lambda A: idscope.twonn(A),
+        "twonn_estimate": lambda A: idscope.twonn(A, interval="independent", n_bootstrap=0),
+        "mle": lambda A: idscope.mle(A, k=MLE_K),
+        "mle_estimate": lambda A: idscope.mle(A, k=MLE_K, interval="independent"),
+    }[spec["method"]]
+    # warm-up on a tiny array, as the peers get (run_peer.py): lazy imports and thread
+    # start-up stay out of the timings
+    estimate(np.random.default_rng(0).random((256, 32), dtype=np.float32))
+
+    def run():
+        return estimate(X)
+
     seconds, dim = [], float("nan")
     for _ in range(spec["repeats"]):
         t0 = time.perf_counter()
