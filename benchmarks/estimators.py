@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from readme import splice_table
 from relu_manifold import SEED, relu_manifold
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -434,6 +435,42 @@ def to_markdown(rows: list[dict], command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_HEADER = "| case | N × D | TwoNN | ÷ fastest GEMM | TwoNN estimate |"
+
+
+def _peer_cell(rows: list[dict], case: str, method: str, peer: str) -> str:
+    """A peer's seconds and how many times idscope's ``method`` it took, or why it has none."""
+    r = next((r for r in rows if (r["case"], r["method"], r["peer"]) == (case, method, peer)),
+             None)
+    if r is None:
+        return ""
+    if r["peer_status"] != "ok":
+        return r["peer_status"].split(":")[0]  # "skipped", "timeout > 600 s", "failed"
+    return f"{r['peer_seconds']:.1f} s ({r['speedup_vs_peer']:.1f}×)"
+
+
+def readme_table(rows: list[dict]) -> list[str]:
+    """The README's summary of ``rows``: per case, TwoNN's default and its ratio to the fastest
+    GEMM, then each estimate alone against the peers (their times and how many times
+    idscope's estimate they took)."""
+    out = [README_HEADER + " scikit-dimension | DADApy | MLE estimate | scikit-dimension MLE "
+           "| peak RSS MiB (data) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, case in CASES.items():
+        first = {r["method"]: r for r in reversed(rows) if r["case"] == name}
+        tw, te, me = (first.get(f"idscope_{m}") for m in ("twonn", "twonn_estimate",
+                                                          "mle_estimate"))
+        if tw is None or te is None or me is None:
+            continue
+        out.append(" | ".join([
+            f"| {'memmap' if case.memmap else 'in memory'}", f"{tw['N']:,} × {tw['D']:,}",
+            f"{tw['seconds']:.2f} s", f"{tw['ratio_to_gemm']:.2f}", f"{te['seconds']:.2f} s",
+            _peer_cell(rows, name, te["method"], "skdim_twonn"),
+            _peer_cell(rows, name, te["method"], "dadapy_twonn"), f"{me['seconds']:.2f} s",
+            _peer_cell(rows, name, me["method"], "skdim_mle"),
+            f"{tw['peak_rss_mib']:.0f} ({tw['data_mib']:.0f}) |"]).replace(",", " "))
+    return out
+
+
 def print_table(rows: list[dict]) -> None:
     cols = [("case", 10), ("N", 6), ("D", 7), ("method", 14), ("seconds", 8),
             ("ratio_to_gemm", 7), ("peer", 13), ("peer_seconds", 8), ("speedup_vs_peer", 8),
@@ -459,10 +496,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--diagnose", action="store_true",
                    help="also record how many points needed the exhaustive fallback")
+    p.add_argument("--readme", action="store_true",
+                   help="copy the summary of estimators.csv into README.md and exit")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    if args.readme:
+        table = readme_table(read_csv(Path(args.out) / "estimators.csv"))
+        print(f"README.md: {splice_table(README_HEADER, table)} rows from estimators.csv")
         return 0
 
     from idscope._atomic import write_text

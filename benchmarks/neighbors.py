@@ -64,6 +64,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from readme import splice_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -441,26 +442,12 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
 TABLE_HEADER = "| N × D | idscope_twonn"
 
 
-def splice_readme(readme: Path = ROOT / "README.md") -> int:
-    """Replace the README's neighbour table (the lines from its header row to the next blank
-    line) with the table of ``neighbors.md``, so the README shows the results file's numbers
-    and no others; return the number of rows copied."""
-    def block(lines: list[str], where: str) -> tuple[int, int]:
-        start = next((i for i, ln in enumerate(lines) if ln.startswith(TABLE_HEADER)), None)
-        if start is None:
-            raise SystemExit(f"no table starting {TABLE_HEADER!r} in {where}")
-        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
-        return start, end
-
-    source = results_file("uniform", "md").read_text().splitlines()
-    a, b = block(source, "neighbors.md")
-    lines = readme.read_text().splitlines()
-    c, d = block(lines, readme.name)
-    lines[c:d] = source[a:b]
-    tmp = readme.with_name(readme.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, readme)  # atomic: an interrupted splice leaves the README as it was
-    return b - a - 2
+def readme_table() -> list[str]:
+    """The table of ``neighbors.md`` (from its header row to the next blank line)."""
+    lines = results_file("uniform", "md").read_text().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(TABLE_HEADER))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
 
 
 def profile(n: int, d: int, k: int) -> None:
@@ -579,7 +566,8 @@ def main(argv: list[str] | None = None) -> int:
         profile(*map(int, args.profile.lower().split("x")), args.k)
         return 0
     if args.readme:
-        print(f"README.md: {splice_readme()} rows from {results_file('uniform', 'md').name}")
+        n_rows = splice_table(TABLE_HEADER, readme_table())
+        print(f"README.md: {n_rows} rows from {results_file('uniform', 'md').name}")
         return 0
     command = "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:])
     if args.table_only:
