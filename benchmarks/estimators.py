@@ -428,8 +428,9 @@ def to_markdown(rows: list[dict], command: str) -> str:
             cells.append(f"{v:.{dg}f}" if isinstance(v, float) and not math.isnan(v) and dg
                          else (f"{v:.0f}" if isinstance(v, float) and not math.isnan(v)
                                else _fmt(v)))
-        if r["peer"] and r["peer_status"] != "ok":
-            notes.append(f"- {r['case']} {r['peer']}: {r['peer_status']}")
+        note = f"- {r['case']} {r['peer']}: {r['peer_status']}"
+        if r["peer"] and r["peer_status"] != "ok" and note not in notes:  # once per peer
+            notes.append(note)
         lines.append("| " + " | ".join(cells) + " |")
     lines += [""] + notes + ["", "Targets:", ""] + [f"- {t}" for t in targets(rows)]
     return "\n".join(lines) + "\n"
@@ -459,14 +460,15 @@ def readme_table(rows: list[dict]) -> list[str]:
         first = {r["method"]: r for r in reversed(rows) if r["case"] == name}
         tw, te, me = (first.get(f"idscope_{m}") for m in ("twonn", "twonn_estimate",
                                                           "mle_estimate"))
-        if tw is None or te is None or me is None:
+        if tw is None or te is None:
             continue
         out.append(" | ".join([
             f"| {'memmap' if case.memmap else 'in memory'}", f"{tw['N']:,} × {tw['D']:,}",
             f"{tw['seconds']:.2f} s", f"{tw['ratio_to_gemm']:.2f}", f"{te['seconds']:.2f} s",
             _peer_cell(rows, name, te["method"], "skdim_twonn"),
-            _peer_cell(rows, name, te["method"], "dadapy_twonn"), f"{me['seconds']:.2f} s",
-            _peer_cell(rows, name, me["method"], "skdim_mle"),
+            _peer_cell(rows, name, te["method"], "dadapy_twonn"),
+            f"{me['seconds']:.2f} s" if me else "not run",
+            _peer_cell(rows, name, me["method"], "skdim_mle") if me else "",
             f"{tw['peak_rss_mib']:.0f} ({tw['data_mib']:.0f}) |"]).replace(",", " "))
     return out
 
