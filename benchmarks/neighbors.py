@@ -39,7 +39,10 @@ recorded as ``> limit`` with the cell where it was killed. Where idscope also ta
 than ``--limit``, ``--decide`` settles the comparison without waiting for every peer to
 finish: each peer's limit is idscope's time for the same estimate at that cell, so a peer
 killed then is slower than idscope (run it on those cells with ``--keep``, which keeps the
-other rows and records every command). A GEMM whose N × N float32
+other rows and records every command). ``--side-limit`` gives the methods no peer is
+compared with (the defaults, each path alone, scikit-learn, the products) a shorter limit
+than the estimates, so that one run of the whole grid with ``--decide`` costs about idscope's
+estimates plus as long again for each peer. A GEMM whose N × N float32
 result would not fit in half the memory is not run (``n/a``). idscope's,
 scikit-learn's and the GEMM timings of one cell run in one worker process, one after the
 other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below`` seconds
@@ -225,26 +228,33 @@ def worker(methods: str, path: str, repeats: str = "1", below: str = "inf") -> N
                   flush=True)
 
 
-def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1,
+def measure_ours(methods: list[str], path: Path, limits: dict[str, float], repeats: int = 1,
                  below: float = float("inf")) -> dict[str, dict]:
-    """Run our methods in one worker; a method still running when its ``limit`` (counted
-    from the end of the previous one) expires is killed and recorded as ``> limit``, and
-    the methods after it are run in a fresh worker."""
+    """Run our methods in one worker; a method still running when its limit (``limits``,
+    counted from the end of the previous one) expires is killed and recorded as
+    ``> limit``, and the methods after it are run in a fresh worker."""
     out: dict[str, dict] = {}
     todo = list(methods)
+
+    def limit() -> float:  # of the method running now (the repeated rounds: the longest)
+        return limits[todo[0]] if todo else max(limits[m] for m in methods)
+
     while todo:
         cmd = [sys.executable, __file__, "--worker", ",".join(todo), str(path), str(repeats),
                str(below)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, cwd=ROOT)
-        deadline = time.monotonic() + limit + 60  # + start-up and warm-up
+        deadline = time.monotonic() + limit() + 60  # + start-up and warm-up
         lines = []
         os.set_blocking(proc.stdout.fileno(), False)
         while proc.poll() is None and time.monotonic() < deadline:
             line = proc.stdout.readline()
             if line:
                 lines.append(line)
-                deadline = time.monotonic() + limit + 5
+                r = json.loads(line)
+                if r["method"] in todo:
+                    todo.remove(r["method"])
+                deadline = time.monotonic() + limit() + 5
             else:
                 time.sleep(0.2)
         if proc.poll() is None:
@@ -259,10 +269,12 @@ def measure_ours(methods: list[str], path: Path, limit: float, repeats: int = 1,
             if r["method"] in todo:
                 todo.remove(r["method"])
         if todo:
+            killed_at = limit()
             first = todo.pop(0)
             failed = proc.returncode not in (0, -9) and proc.stderr is not None
             tail = (proc.stderr.read().strip().splitlines() or ["?"])[-1] if failed else ""
-            out[first] = {"status": f"failed: {tail[:100]}" if failed else limit_text(limit)}
+            out[first] = {"status": f"failed: {tail[:100]}" if failed
+                          else limit_text(killed_at)}
     return out
 
 
@@ -493,10 +505,15 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
                     r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
                     results.append(r)
         command = ", then ".join(recorded_commands(kind) + [command])
+    side = args.limit if args.side_limit is None else args.side_limit
+
+    def limit_of(m: str) -> float:  # the estimates the peers are compared with, and the rest
+        return args.limit if m in COMPARED_WITH.values() else side
+
     for n, d in cells:
         methods = methods_for(n, d, args.methods)
         skipped = {m: {"status": st} for m in methods if m not in PEERS
-                   and (st := over_limit_before(results, n, d, m, args.limit)) is not None}
+                   and (st := over_limit_before(results, n, d, m, limit_of(m))) is not None}
         if gemm_too_big(n):
             skipped.update({m: {"status": f"n/a: a {n}² float32 product needs "
                                           f"{4 * n * n / 2**30:.0f} GiB"}
@@ -504,14 +521,17 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
         ours = [m for m in methods if m not in PEERS and m not in skipped]
         if any(m not in skipped for m in methods):
             path = data_file(data_dir, n, d, kind)
-        got = (measure_ours(ours, path, args.limit, args.repeats, args.repeat_below)
-               if ours else {})
+        got = (measure_ours(ours, path, {m: limit_of(m) for m in ours}, args.repeats,
+                            args.repeat_below) if ours else {})
         got.update(skipped)
         for m in methods:
             limit = args.limit
             if args.decide and _sec(got, COMPARED_WITH.get(m, "")):
-                # killed at idscope's own time (rounded up): then slower than idscope
+                # killed at idscope's own time (rounded up): then slower than idscope; with
+                # --side-limit, never below it (a peer that finishes keeps its own time)
                 limit = math.ceil(100 * _sec(got, COMPARED_WITH[m])) / 100
+                if args.side_limit is not None:
+                    limit = max(limit, args.side_limit)
             if m not in got and (st := over_limit_before(results, n, d, m, limit)):
                 got[m] = {"status": st}
             res = got[m] if m in got else measure_peer(m, path, limit, args.repeats,
@@ -552,6 +572,11 @@ def main(argv: list[str] | None = None) -> int:
                         "at that cell (rounded up to 0.01 s): a peer killed then is slower "
                         "than idscope, which decides the comparison where both take longer "
                         "than --limit (idscope's methods keep --limit)")
+    p.add_argument("--side-limit", type=float, default=None, metavar="SECONDS",
+                   help="seconds for the methods no peer is compared with (the defaults, "
+                        "each path alone, scikit-learn, the products; default: --limit), so "
+                        "that one run of the whole grid fits in hours; with --decide, a "
+                        "peer's limit is then the longer of idscope's time and this")
     p.add_argument("--data", nargs="+", choices=sorted(DATA), default=["uniform"],
                    help="the points: uniform runs every cell, the others the cells with "
                         f"D >= {HIGH_D} and 5 000 <= N <= 50 000 (their results go to "
