@@ -526,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/estimators.py " + " ".join(argv if argv is not None
                                                               else sys.argv[1:])
     rows = [r for r in read_csv(csv_path) if r["case"] not in names]
+    order = {c: i for i, c in enumerate(CASES)}
+    rank = {f"idscope_{m}": i for i, m in enumerate(METHODS)}
     for name in names:
         case = CASES[name]
         n, d = case.shape(args.quick)
@@ -544,8 +546,6 @@ def main(argv: list[str] | None = None) -> int:
                                                    args.peer_repeats, args.peer_timeout)
                     peers[peer] = peer_runs[peer]
             rows.extend(case_rows(name, n, d, method, res, peers))
-            order = {c: i for i, c in enumerate(CASES)}
-            rank = {f"idscope_{m}": i for i, m in enumerate(METHODS)}
             rows.sort(key=lambda r: (order.get(r["case"], 99), rank.get(r["method"], 99)))
             write_text(csv_path, to_csv(rows))
             write_text(md_path, to_markdown(rows, command.strip()))

@@ -67,7 +67,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from readme import splice_table
+from readme import splice_table, table_at
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -457,8 +457,7 @@ TABLE_HEADER = "| N × D | idscope_twonn"
 def readme_table() -> list[str]:
     """The table of ``neighbors.md`` (from its header row to the next blank line)."""
     lines = results_file("uniform", "md").read_text().splitlines()
-    start = next(i for i, ln in enumerate(lines) if ln.startswith(TABLE_HEADER))
-    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    start, end = table_at(lines, TABLE_HEADER, "neighbors.md")
     return lines[start:end]
 
 
