@@ -50,7 +50,8 @@ other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below
 ``benchmarks/results/neighbors.csv`` and ``.md`` (``neighbors-KIND.*`` for the other data).
 Run ``python
 benchmarks/neighbors.py --help`` for the options; the README records the commands of the
-table it shows, which ``--readme`` copies there from ``neighbors.md``.
+tables it shows, which ``--readme`` copies there from the results files: the uniform table,
+the high-dimension cells of every data kind, and the count of targets met.
 """
 
 from __future__ import annotations
@@ -364,21 +365,13 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     checks = []
     for (n, d), rows in sorted(by_cell.items()):
-        ours = _sec(rows, "idscope_twonn")
-        gemms = [s for s in (_sec(rows, "gemm_numpy"), _sec(rows, "gemm_torch")) if s]
-        syrk = _sec(rows, "syrk_numpy")
-        ratios = [f"{ours / min(gemms):.2f}" if ours and gemms else "",
-                  f"{ours / syrk:.2f}" if ours and syrk else ""]
+        ours, gemm = _sec(rows, "idscope_twonn"), _fastest_gemm(rows)
+        ratios = _gemm_ratios(rows)
         speeds = []
-        for mine, theirs in (("twonn_estimate", ("skdim_twonn", "dadapy_twonn")),
-                             ("mle_estimate", ("skdim_mle",))):
+        for mine, theirs in ESTIMATES:
             t = _sec(rows, mine)
-            done = [s for s in (_sec(rows, p) for p in theirs) if s]
-            # a peer killed at the limit is at least that slow
-            floor = [float(rows[p]["status"].split()[1]) for p in theirs
-                     if p in rows and rows[p]["status"].startswith(">")]
-            speeds.append(f"{min(done) / t:.1f}" if t and done else (
-                f"> {min(floor) / t:.1f}" if t and floor else ""))
+            done, floor = _peer_times(rows, theirs)
+            speeds.append(_speedup(rows, mine, theirs))
             if t and done:
                 checks.append(f"{n} x {d} {mine}: fastest peer {min(done):.2f} s, idscope "
                               f"{t:.2f} s: {'met' if t <= min(done) else 'MISSED'}")
@@ -400,10 +393,42 @@ def summarise(results: list[dict]) -> tuple[str, list[str]]:
         if (n, d) in ((30_000, 3), (20_000, 8)) and est and sk:
             checks.append(f"TwoNN {n} x {d}: {est:.2f} s vs scikit-learn search + the same "
                           f"arithmetic {sk:.2f} s: {'met' if est <= sk else 'MISSED'}")
-        if d >= 1024 and ours and gemms:
-            checks.append(f"{n} x {d}: TwoNN (default interval) {ours / min(gemms):.2f}x the "
-                          f"fastest GEMM: {'met' if ours <= min(gemms) else 'MISSED'}")
+        if d >= 1024 and ours and gemm:
+            checks.append(f"{n} x {d}: TwoNN (default interval) {ours / gemm:.2f}x the "
+                          f"fastest GEMM: {'met' if ours <= gemm else 'MISSED'}")
     return "\n".join(lines), checks
+
+
+ESTIMATES = (("twonn_estimate", ("skdim_twonn", "dadapy_twonn")),
+             ("mle_estimate", ("skdim_mle",)))
+
+
+def _fastest_gemm(rows: dict) -> float | None:
+    gemms = [s for s in (_sec(rows, "gemm_numpy"), _sec(rows, "gemm_torch")) if s]
+    return min(gemms) if gemms else None
+
+
+def _gemm_ratios(rows: dict) -> list[str]:
+    """The default TwoNN's time over the fastest general product and over numpy's syrk."""
+    ours, gemm, syrk = _sec(rows, "idscope_twonn"), _fastest_gemm(rows), _sec(rows, "syrk_numpy")
+    return [f"{ours / gemm:.2f}" if ours and gemm else "",
+            f"{ours / syrk:.2f}" if ours and syrk else ""]
+
+
+def _peer_times(rows: dict, peers: tuple[str, ...]) -> tuple[list[float], list[float]]:
+    """The peers' finished times, and the limits of those killed (at least that slow)."""
+    done = [s for s in (_sec(rows, p) for p in peers) if s]
+    floor = [float(rows[p]["status"].split()[1]) for p in peers
+             if p in rows and rows[p]["status"].startswith(">")]
+    return done, floor
+
+
+def _speedup(rows: dict, mine: str, peers: tuple[str, ...]) -> str:
+    """The fastest peer's time over idscope's estimate (``> x`` where every peer was killed)."""
+    t = _sec(rows, mine)
+    done, floor = _peer_times(rows, peers)
+    return (f"{min(done) / t:.1f}" if t and done else
+            f"> {min(floor) / t:.1f}" if t and floor else "")
 
 
 def results_file(kind: str, ext: str) -> Path:
@@ -452,6 +477,8 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
 
 
 TABLE_HEADER = "| N × D | idscope_twonn"
+HIGH_HEADER = "| data | N × D | idscope_twonn | fastest GEMM |"
+TARGETS_HEADER = "| data | targets | met | MISSED | not decided |"
 
 
 def readme_table() -> list[str]:
@@ -459,6 +486,55 @@ def readme_table() -> list[str]:
     lines = results_file("uniform", "md").read_text().splitlines()
     start, end = table_at(lines, TABLE_HEADER, "neighbors.md")
     return lines[start:end]
+
+
+def read_results(kind: str) -> list[dict]:
+    """The rows of ``kind``'s results file (none if it does not exist), seconds as floats."""
+    path = results_file(kind, "csv")
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [dict(r, seconds=float(r["seconds"]) if r["seconds"] else "")
+                for r in csv.DictReader(f)]
+
+
+def high_table() -> list[str]:
+    """The issue's high-dimension cells (D >= 1 024, 5 000 <= N <= 50 000) of every data
+    kind: the default TwoNN against the fastest general product and syrk, the estimates
+    against the fastest peer."""
+    head = (HIGH_HEADER + " TwoNN ÷ fastest GEMM | TwoNN ÷ syrk | fastest peer TwoNN ÷ "
+            "estimate | peer MLE ÷ estimate |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for kind in DATA:
+        by_cell: dict[tuple[int, int], dict] = {}
+        for r in read_results(kind):
+            by_cell.setdefault((int(r["N"]), int(r["D"])), {})[r["method"]] = r
+        for (n, d), rows in sorted(by_cell.items()):
+            if d < HIGH_D or not 5_000 <= n <= 50_000:
+                continue
+            gemm = _fastest_gemm(rows)
+            cells = [kind, f"{n:,} × {d}", _cell(rows, "idscope_twonn"),
+                     f"{gemm:.2f}" if gemm else ""]
+            cells += _gemm_ratios(rows) + [_speedup(rows, m, p) for m, p in ESTIMATES]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def targets_table() -> list[str]:
+    """How many of each data kind's targets (``## Targets`` of its results file) were met,
+    missed and not decided."""
+    lines = [TARGETS_HEADER, "|---|---|---|---|---|"]
+    for kind in DATA:
+        results = read_results(kind)
+        if not results:
+            continue
+        _, checks = summarise(results)
+        ends = [c.rsplit(": ", 1)[1] for c in checks]
+        counts = [sum(e == "met" for e in ends), sum(e == "MISSED" for e in ends),
+                  sum(e.startswith("not decided") for e in ends)]
+        lines.append("| " + " | ".join([kind, str(len(checks))] + [str(c) for c in counts])
+                     + " |")
+    return lines
 
 
 def profile(n: int, d: int, k: int) -> None:
@@ -497,12 +573,8 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
     # is recorded after the earlier ones
     results = []
     if args.keep and results_file(kind, "csv").exists():
-        with open(results_file(kind, "csv"), newline="") as f:
-            for r in csv.DictReader(f):
-                if ((int(r["N"]), int(r["D"])) not in cells
-                        or (args.methods and r["method"] not in args.methods)):
-                    r["seconds"] = float(r["seconds"]) if r["seconds"] else ""
-                    results.append(r)
+        results = [r for r in read_results(kind) if (int(r["N"]), int(r["D"])) not in cells
+                   or (args.methods and r["method"] not in args.methods)]
         command = ", then ".join(recorded_commands(kind) + [command])
     side = args.limit if args.side_limit is None else args.side_limit
 
@@ -590,16 +662,14 @@ def main(argv: list[str] | None = None) -> int:
         profile(*map(int, args.profile.lower().split("x")), args.k)
         return 0
     if args.readme:
-        n_rows = splice_table(TABLE_HEADER, readme_table())
-        print(f"README.md: {n_rows} rows from {results_file('uniform', 'md').name}")
+        for header, table in ((TABLE_HEADER, readme_table()), (HIGH_HEADER, high_table()),
+                              (TARGETS_HEADER, targets_table())):
+            print(f"README.md: {splice_table(header, table)} rows of {header!r}")
         return 0
     command = "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:])
     if args.table_only:
         for kind in args.data:
-            with open(results_file(kind, "csv"), newline="") as f:
-                rows = [dict(r, seconds=float(r["seconds"]) if r["seconds"] else "")
-                        for r in csv.DictReader(f)]
-            write(rows, args.table_only, args.limit, kind)
+            write(read_results(kind), args.table_only, args.limit, kind)
         return 0
     cells = grid() if args.cells is None else [tuple(map(int, c.lower().split("x")))
                                                for c in args.cells]
