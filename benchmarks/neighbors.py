@@ -48,6 +48,8 @@ scikit-learn's and the GEMM timings of one cell run in one worker process, one a
 other; ``--repeats`` rounds are run of the timings shorter than ``--repeat-below`` seconds
 (the fastest is kept: short timings are the noisy ones). Results:
 ``benchmarks/results/neighbors.csv`` and ``.md`` (``neighbors-KIND.*`` for the other data).
+They are rewritten after each timing: an interrupted run keeps what it measured, and the same
+command with ``--resume`` measures only what is missing.
 Run ``python
 benchmarks/neighbors.py --help`` for the options; the README records the commands of the
 tables it shows, which ``--readme`` copies there from the results files: the uniform table,
@@ -444,7 +446,8 @@ def recorded_commands(kind: str) -> list[str]:
     return [c for c in line.split("`")[1::2]]
 
 
-def write(results: list[dict], command: str, limit: float, kind: str = "uniform") -> None:
+def write(results: list[dict], command: str, limit: float, kind: str = "uniform",
+          resumed: bool = False) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(results_file(kind, "csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
@@ -470,7 +473,9 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
             f"`twonn_estimate` / `mle_estimate`: the estimate alone, what the peers compute "
             f"(the peer columns divide by these). Fastest GEMM: the faster general product "
             f"`X @ Y.T` (numpy's sgemm, torch); syrk: numpy's symmetric `X @ X.T` (half the "
-            f"multiplications). Machine: {os.cpu_count()} CPU core(s).{load}\n\n"
+            f"multiplications). Machine: {os.cpu_count()} CPU core(s).{load}"
+            + (" The last command was interrupted and resumed (`--resume`): its rows were "
+               "measured in more than one sitting." if resumed else "") + "\n\n"
             f"{table}\n\n## Targets\n\n"
             + "\n".join(f"- {c}" for c in checks) + "\n")
     results_file(kind, "md").write_text(text)
@@ -572,7 +577,15 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
     # with --keep, the rows this run does not measure stay in the table, and its command
     # is recorded after the earlier ones
     results = []
-    if args.keep and results_file(kind, "csv").exists():
+    if args.resume and results_file(kind, "csv").exists():
+        # the same command again: keep every row, measure only the missing ones
+        recorded = recorded_commands(kind)
+        if recorded[-1:] != [command]:
+            raise SystemExit(f"--resume: {results_file(kind, 'md').name} records "
+                             f"{recorded[-1:] or 'no command'}, not {command!r}")
+        results = read_results(kind)
+        command = ", then ".join(recorded)
+    elif args.keep and results_file(kind, "csv").exists():
         results = [r for r in read_results(kind) if (int(r["N"]), int(r["D"])) not in cells
                    or (args.methods and r["method"] not in args.methods)]
         command = ", then ".join(recorded_commands(kind) + [command])
@@ -581,8 +594,11 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
     def limit_of(m: str) -> float:  # the estimates the peers are compared with, and the rest
         return args.limit if m in COMPARED_WITH.values() else side
 
+    measured = {(int(r["N"]), int(r["D"]), r["method"]) for r in results}
     for n, d in cells:
-        methods = methods_for(n, d, args.methods)
+        methods = [m for m in methods_for(n, d, args.methods) if (n, d, m) not in measured]
+        if not methods:
+            continue
         skipped = {m: {"status": st} for m in methods if m not in PEERS
                    and (st := over_limit_before(results, n, d, m, limit_of(m))) is not None}
         if gemm_too_big(n):
@@ -595,12 +611,15 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
         got = (measure_ours(ours, path, {m: limit_of(m) for m in ours}, args.repeats,
                             args.repeat_below) if ours else {})
         got.update(skipped)
+        # a resumed run's earlier rows of this cell (the limits of --decide read them)
+        earlier = {r["method"]: r for r in results if (int(r["N"]), int(r["D"])) == (n, d)}
         for m in methods:
             limit = args.limit
-            if args.decide and _sec(got, COMPARED_WITH.get(m, "")):
+            mine = _sec({**earlier, **got}, COMPARED_WITH.get(m, ""))
+            if args.decide and mine:
                 # killed at idscope's own time (rounded up): then slower than idscope; with
                 # --side-limit, never below it (a peer that finishes keeps its own time)
-                limit = math.ceil(100 * _sec(got, COMPARED_WITH[m])) / 100
+                limit = math.ceil(100 * mine) / 100
                 if args.side_limit is not None:
                     limit = max(limit, args.side_limit)
             if m not in got and (st := over_limit_before(results, n, d, m, limit)):
@@ -611,7 +630,7 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
                  "load": f"{os.getloadavg()[0]:.1f}"}
             results.append(r)
             print(f"{kind} {n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
-            write(results, command, args.limit, kind)
+            write(results, command, args.limit, kind, resumed=args.resume)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -638,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true",
                    help="keep the rows of benchmarks/results/neighbors.csv that this run "
                         "does not measure (other cells, other --methods)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run of the same command: keep the rows it "
+                        "measured, measure the missing ones")
     p.add_argument("--decide", action="store_true",
                    help="give each peer, as its limit, idscope's time for the same estimate "
                         "at that cell (rounded up to 0.01 s): a peer killed then is slower "
@@ -666,7 +688,8 @@ def main(argv: list[str] | None = None) -> int:
                               (TARGETS_HEADER, targets_table())):
             print(f"README.md: {splice_table(header, table)} rows of {header!r}")
         return 0
-    command = "python benchmarks/neighbors.py " + " ".join(argv or sys.argv[1:])
+    command = "python benchmarks/neighbors.py " + " ".join(
+        a for a in (argv or sys.argv[1:]) if a != "--resume")
     if args.table_only:
         for kind in args.data:
             write(read_results(kind), args.table_only, args.limit, kind)
