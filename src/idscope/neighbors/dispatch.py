@@ -27,16 +27,13 @@ def tree_max_dim(n: int, k: int) -> int:
     neighbours.
 
     Measured by ``benchmarks/neighbors.py`` on uniform points in a cube (the hardest case
-    for a tree: data on a lower-dimensional manifold favour it further), README table:
-    at N = 10 000 and k = 2 the tree took 0.01 / 0.01 / 0.02 / 0.07 / 0.37 / 1.14 s at
-    D = 2 / 3 / 5 / 8 / 12 / 20 against 0.11 / 0.12 / 0.12 / 0.13 / 0.11 / 0.13 s for the
-    float32 products; at N = 100 000 1.24 s against 6.98 s at D = 8, 10.1 s against 7.05 s
-    at D = 12 and more than 60 s against 7.99 s at D = 20. The tree's cost grows more slowly
-    with N (about N^1.5 at D = 12) than the products' (N²), and faster with k: at
-    300 000 × 12 it took 50.4 s for k = 2 against 57.6 s for the products, but 79.9 s for
-    k = 6 and 165 s for k = 20 (the products: 56.6 and 64.7 s); at 10⁶ × 12 the tree took
-    346 s for k = 2, MLE's estimate (k = 20, through the products) 651 s. So
-    D <= 8, and D <= 12 from N = 300 000 when k <= 2 (TwoNN's search).
+    for a tree: data on a lower-dimensional manifold favour it further): its ``tree_k2`` and
+    ``brute_k2`` columns time each path at k = 2 over the grid N ∈ {10⁴, 10⁵, 10⁶} ×
+    D ∈ {2, …, 20}, and its 300 000 × 12 row at k = 2, 6 and 20 (README, "Neighbour paths").
+    The tree wins up to D = 8 at every N and loses from D = 12 at N ≤ 10⁵; its cost grows
+    more slowly with N than the products' N² (which brings D = 12 to the tree from
+    N = 300 000) and faster with k (which keeps it there for TwoNN's k = 2 only). So
+    D <= 8, and D <= 12 from N = 300 000 when k <= 2.
     """
     return 12 if n >= 300_000 and k <= 2 else 8
 
