@@ -70,7 +70,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from readme import splice_table, table_at
+from readme import splice_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -351,14 +351,20 @@ def _cell(rows: dict, m: str) -> str:
     return f"{r['seconds']:.2f}"
 
 
+def by_cells(results: list[dict]) -> dict[tuple[int, int], dict]:
+    """The rows of each cell (N, D), by method."""
+    out: dict[tuple[int, int], dict] = {}
+    for r in results:
+        out.setdefault((int(r["N"]), int(r["D"])), {})[r["method"]] = r
+    return out
+
+
 def summarise(results: list[dict]) -> tuple[str, list[str]]:
     """The table (one row per cell) and the issue's targets, each met or MISSED: the
     estimate alone against every peer (which compute no interval), the issue's two TwoNN
     cases against scikit-learn's search plus the same arithmetic, and at D >= 1 024 the
     default TwoNN (with its interval) against the fastest general product."""
-    by_cell: dict[tuple[int, int], dict] = {}
-    for r in results:
-        by_cell.setdefault((int(r["N"]), int(r["D"])), {})[r["method"]] = r
+    by_cell = by_cells(results)
     timed = {r["method"] for r in results}
     cols = (list(OURS) + [m for m in ON_REQUEST if m in timed] + ["sklearn_twonn"]
             + list(PEERS) + list(GEMMS))
@@ -487,10 +493,8 @@ TARGETS_HEADER = "| data | targets | met | MISSED | not decided |"
 
 
 def readme_table() -> list[str]:
-    """The table of ``neighbors.md`` (from its header row to the next blank line)."""
-    lines = results_file("uniform", "md").read_text().splitlines()
-    start, end = table_at(lines, TABLE_HEADER, "neighbors.md")
-    return lines[start:end]
+    """The uniform table, as ``neighbors.md`` shows it (from ``neighbors.csv``)."""
+    return summarise(read_results("uniform"))[0].splitlines()
 
 
 def read_results(kind: str) -> list[dict]:
@@ -511,10 +515,7 @@ def high_table() -> list[str]:
             "estimate | peer MLE ÷ estimate |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for kind in DATA:
-        by_cell: dict[tuple[int, int], dict] = {}
-        for r in read_results(kind):
-            by_cell.setdefault((int(r["N"]), int(r["D"])), {})[r["method"]] = r
-        for (n, d), rows in sorted(by_cell.items()):
+        for (n, d), rows in sorted(by_cells(read_results(kind)).items()):
             if d < HIGH_D or not 5_000 <= n <= 50_000:
                 continue
             gemm = _fastest_gemm(rows)
