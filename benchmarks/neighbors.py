@@ -452,6 +452,16 @@ def recorded_commands(kind: str) -> list[str]:
     return [c for c in line.split("`")[1::2]]
 
 
+RESUMED = (" A command was interrupted and resumed (`--resume`): its rows were measured in "
+           "more than one sitting.")
+
+
+def was_resumed(kind: str) -> bool:
+    """Whether the results file of ``kind`` records a command that was resumed."""
+    path = results_file(kind, "md")
+    return path.exists() and "interrupted and resumed" in path.read_text()
+
+
 def write(results: list[dict], command: str, limit: float, kind: str = "uniform",
           resumed: bool = False) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -480,8 +490,7 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
             f"(the peer columns divide by these). Fastest GEMM: the faster general product "
             f"`X @ Y.T` (numpy's sgemm, torch); syrk: numpy's symmetric `X @ X.T` (half the "
             f"multiplications). Machine: {os.cpu_count()} CPU core(s).{load}"
-            + (" The last command was interrupted and resumed (`--resume`): its rows were "
-               "measured in more than one sitting." if resumed else "") + "\n\n"
+            + (RESUMED if resumed else "") + "\n\n"
             f"{table}\n\n## Targets\n\n"
             + "\n".join(f"- {c}" for c in checks) + "\n")
     results_file(kind, "md").write_text(text)
@@ -577,7 +586,7 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
     after each timing (an interrupted run keeps what it measured)."""
     # with --keep, the rows this run does not measure stay in the table, and its command
     # is recorded after the earlier ones
-    results = []
+    results, resumed = [], args.resume
     if args.resume and results_file(kind, "csv").exists():
         # the same command again: keep every row, measure only the missing ones
         recorded = recorded_commands(kind)
@@ -590,6 +599,7 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
         results = [r for r in read_results(kind) if (int(r["N"]), int(r["D"])) not in cells
                    or (args.methods and r["method"] not in args.methods)]
         command = ", then ".join(recorded_commands(kind) + [command])
+        resumed = was_resumed(kind)  # an earlier command's note stays with its rows
     side = args.limit if args.side_limit is None else args.side_limit
 
     def limit_of(m: str) -> float:  # the estimates the peers are compared with, and the rest
@@ -631,7 +641,7 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
                  "load": f"{os.getloadavg()[0]:.1f}"}
             results.append(r)
             print(f"{kind} {n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
-            write(results, command, args.limit, kind, resumed=args.resume)
+            write(results, command, args.limit, kind, resumed=resumed)
 
 
 def main(argv: list[str] | None = None) -> int:
