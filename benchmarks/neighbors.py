@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import os
@@ -71,6 +72,8 @@ from pathlib import Path
 
 import numpy as np
 from readme import splice_table
+
+from idscope._atomic import write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -465,11 +468,13 @@ def was_resumed(kind: str) -> bool:
 def write(results: list[dict], command: str, limit: float, kind: str = "uniform",
           resumed: bool = False) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(results_file(kind, "csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in results:
-            w.writerow({c: r.get(c, "") for c in COLUMNS})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=COLUMNS)
+    w.writeheader()
+    for r in results:
+        w.writerow({c: r.get(c, "") for c in COLUMNS})
+    # atomically, both: a run stopped while writing leaves the previous files whole
+    write_text(results_file(kind, "csv"), buf.getvalue())
     table, checks = summarise(results)
     loads = [float(r["load"]) for r in results if r.get("load") not in (None, "")]
     load = (f" 1-minute load average when the rows were recorded: {min(loads):.1f} to "
@@ -493,7 +498,7 @@ def write(results: list[dict], command: str, limit: float, kind: str = "uniform"
             + (RESUMED if resumed else "") + "\n\n"
             f"{table}\n\n## Targets\n\n"
             + "\n".join(f"- {c}" for c in checks) + "\n")
-    results_file(kind, "md").write_text(text)
+    write_text(results_file(kind, "md"), text)
 
 
 TABLE_HEADER = "| N × D | idscope_twonn"

@@ -2,7 +2,7 @@
 
 Not a test. Usage (from the repository root)::
 
-    .venv/bin/python benchmarks/trees.py               # 30 000 × 3 and 20 000 × 8, k = 3
+    .venv/bin/python benchmarks/trees.py               # 30 000 × 3 and 20 000 × 8, k = 2
     .venv/bin/python benchmarks/trees.py --cells 100000x5 --k 21
 
 The candidates of ``idscope.kneighbors(..., algorithm="tree")`` come from a tree query of
