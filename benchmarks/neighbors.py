@@ -467,7 +467,7 @@ def was_resumed(kind: str) -> bool:
     return path.exists() and "interrupted and resumed" in path.read_text()
 
 
-def write(results: list[dict], command: str, limit: float, kind: str = "uniform",
+def write(results: list[dict], command: str, kind: str = "uniform",
           resumed: bool = False) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO(newline="")
@@ -648,7 +648,7 @@ def run_kind(kind: str, cells: list[tuple[int, int]], args: argparse.Namespace,
                  "load": f"{os.getloadavg()[0]:.1f}"}
             results.append(r)
             print(f"{kind} {n} x {d} {m}: {r['status']} {r['seconds']}", flush=True)
-            write(results, command, args.limit, kind, resumed=resumed)
+            write(results, command, kind, resumed=resumed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -710,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         a for a in (argv or sys.argv[1:]) if a != "--resume")
     if args.table_only:
         for kind in args.data:
-            write(read_results(kind), args.table_only, args.limit, kind)
+            write(read_results(kind), args.table_only, kind)
         return 0
     cells = grid() if args.cells is None else [tuple(map(int, c.lower().split("x")))
                                                for c in args.cells]
