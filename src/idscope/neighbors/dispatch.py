@@ -32,8 +32,10 @@ def tree_max_dim(n: int, k: int) -> int:
     D ∈ {2, …, 20}, and its 300 000 × 12 row at k = 2, 6 and 20 (README, "Neighbour paths").
     The tree wins up to D = 8 at every N and loses from D = 12 at N ≤ 10⁵; its cost grows
     more slowly with N than the products' N² (which brings D = 12 to the tree from
-    N = 300 000) and faster with k (which keeps it there for TwoNN's k = 2 only). So
-    D <= 8, and D <= 12 from N = 300 000 when k <= 2.
+    N = 300 000 in the earlier recorded run) and faster with k (which keeps it there for
+    TwoNN's k = 2 only). So D <= 8, and D <= 12 from N = 300 000 when k <= 2. At
+    300 000 x 12, k = 2 the two paths are close and the latest run put the tree 1.18x
+    behind: that branch is to be measured again with repeats (README).
     """
     return 12 if n >= 300_000 and k <= 2 else 8
 
