@@ -34,8 +34,8 @@ def tree_max_dim(n: int, k: int) -> int:
     more slowly with N than the products' N² (which brings D = 12 to the tree from
     N = 300 000 in the earlier recorded run) and faster with k (which keeps it there for
     TwoNN's k = 2 only). So D <= 8, and D <= 12 from N = 300 000 when k <= 2. At
-    300 000 x 12, k = 2 the two paths are close and the latest run put the tree 1.18x
-    behind: that branch is to be measured again with repeats (README).
+    300 000 x 12, k = 2 the two paths are close and the latest run put the tree behind:
+    that branch is to be measured again with repeats (README).
     """
     return 12 if n >= 300_000 and k <= 2 else 8
 
