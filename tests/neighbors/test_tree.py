@@ -109,10 +109,13 @@ def test_dispatch_both_ways(tmp_path):
 
     assert algo(low) == "tree"
     assert algo(high) == "brute"
-    # at 12 features the tree wins for TwoNN's k = 2 from 300 000 points, not for k = 5
-    wide = PointSource(np.zeros((300_000, 12), dtype=np.float32), cpu)
+    # at 12 features the tree wins for TwoNN's k = 2 from 10⁶ points, not for k = 5 nor
+    # at 300 000 points
+    wide = PointSource(np.zeros((1_000_000, 12), dtype=np.float32), cpu)
     assert choose_algorithm(wide, wide, 2, 1 << 30) == "tree"
     assert choose_algorithm(wide, wide, 5, 1 << 30) == "brute"
+    narrow = PointSource(np.zeros((300_000, 12), dtype=np.float32), cpu)
+    assert choose_algorithm(narrow, narrow, 2, 1 << 30) == "brute"
     assert algo(rng.normal(size=(3000, 12))) == "brute"
     for X in (low[:800], high[:800]):
         a, b = kneighbors(X, 5), kneighbors(X, 5, algorithm="brute")

@@ -29,15 +29,15 @@ def tree_max_dim(n: int, k: int) -> int:
     Measured by ``benchmarks/neighbors.py`` on uniform points in a cube (the hardest case
     for a tree: data on a lower-dimensional manifold favour it further): its ``tree_k2`` and
     ``brute_k2`` columns time each path at k = 2 over the grid N ∈ {10⁴, 10⁵, 10⁶} ×
-    D ∈ {2, …, 20}, and its 300 000 × 12 row at k = 2, 6 and 20 (README, "Neighbour paths").
-    The tree wins up to D = 8 at every N and loses from D = 12 at N ≤ 10⁵; its cost grows
-    more slowly with N than the products' N² (which brings D = 12 to the tree from
-    N = 300 000 in the earlier recorded run) and faster with k (which keeps it there for
-    TwoNN's k = 2 only). So D <= 8, and D <= 12 from N = 300 000 when k <= 2. At
-    300 000 x 12, k = 2 the two paths are close and the latest run put the tree behind:
-    that branch is to be measured again with repeats (README).
+    D ∈ {2, …, 20} and at 300 000 × 12, and that row also at k = 6 and 20 (README,
+    "Neighbour paths"). The tree wins up to D = 8 at every N. At D = 12 its cost grows more
+    slowly with N than the products' N²: level with them at N = 10⁵, behind at 300 000,
+    ahead at 10⁶; and faster with k (at 300 000 × 12 it falls further behind at k = 6 and
+    20). So D <= 8, and D <= 12 from N = 10⁶ when k <= 2 (TwoNN's search); between 300 000
+    and 10⁶ points the crossover is not located and the products, measured faster at
+    300 000, are kept.
     """
-    return 12 if n >= 300_000 and k <= 2 else 8
+    return 12 if n >= 1_000_000 and k <= 2 else 8
 
 
 def choose_algorithm(src: PointSource, ref: PointSource, k: int, budget: int) -> str:
